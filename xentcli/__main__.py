@@ -1,0 +1,5 @@
+"""`python -m xentcli`: the same as `xent`."""
+
+from .cli import main
+
+main()

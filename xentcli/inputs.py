@@ -1,0 +1,573 @@
+"""Readers: CSV/TSV/text (optionally compressed), NPY, NPZ and stdin -> a Batch.
+
+A Batch holds the logits, the targets, the class names and, for error
+messages, where each row came from (``file:line`` for text, ``file[i, j]``
+for arrays). Nothing read here is ever executed: NPY/NPZ are loaded with
+``allow_pickle=False`` and text is parsed as numbers or plain strings.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import re
+import sys
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import XentError
+
+STDIN = "-"
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
+COMPRESSED = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+GZIP_MAGIC = b"\x1f\x8b"
+LABEL_KEYS = ("labels", "targets", "target", "label", "y")
+DELIMITERS = ("\t", ";", ",")
+DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+
+# The seed notebook's batch: torch.randn(3, 5) as it printed it, targets [3, 0, 2].
+EXAMPLE_LOGITS = np.array(
+    [
+        [0.0590, 0.3317, 1.2978, -1.3694, 0.2554],
+        [0.9160, 2.4308, -1.3641, -0.4327, 0.0316],
+        [-0.7676, -0.6493, 0.0933, -0.9304, -1.1471],
+    ]
+)
+EXAMPLE_TARGETS = np.array([3, 0, 2])
+EXAMPLE_NAME = "<bundled example>"
+
+Locate = Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the engine needs, plus names and provenance for the renderers."""
+
+    logits: np.ndarray
+    target: np.ndarray
+    class_axis: int
+    logits_name: str
+    labels_name: str
+    class_names: tuple[str, ...] | None
+    locate_logits: Locate
+    locate_labels: Locate
+
+
+def _is_number(cell: str) -> bool:
+    if "_" in cell:
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _array_locator(name: str, shape: tuple[int, ...]) -> Locate:
+    def locate(position: int) -> str:
+        if not shape:
+            return name
+        index = ", ".join(str(int(i)) for i in np.unravel_index(position, shape))
+        return f"{name}[{index}]"
+
+    return locate
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """The rows of a delimited text file, split lazily into columns."""
+
+    name: str
+    header: tuple[str, ...] | None
+    body: list[str]
+    line_numbers: list[int]
+    delimiter: str | None
+    row_id: bool
+    header_line: tuple[int, str] | None = None
+
+    @property
+    def width(self) -> int:
+        return len(_split(self.body[0], self.delimiter)) if self.body else 0
+
+    def locate(self, row: int) -> str:
+        return f"{self.name}:{self.line_numbers[row]}"
+
+    def header_as_data(self) -> TextTable:
+        """The same table with its first line read as data, not as a header."""
+        assert self.header_line is not None
+        number, line = self.header_line
+        return TextTable(
+            self.name, None, [line, *self.body], [number, *self.line_numbers], self.delimiter, False
+        )
+
+    def data_columns(self) -> list[int]:
+        return list(range(1 if self.row_id else 0, self.width))
+
+    def numbers(self, columns: Sequence[int]) -> np.ndarray:
+        """The given columns as a float64 (rows, len(columns)) array."""
+        try:
+            return np.loadtxt(
+                self.body,
+                delimiter=self.delimiter,
+                usecols=list(columns),
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+                quotechar='"',
+                encoding=None,
+            )
+        except ValueError:
+            self._diagnose(columns, numeric=True)
+            raise
+
+    def strings(self, column: int) -> list[str]:
+        cells = []
+        for row, line in enumerate(self.body):
+            parts = _split(line, self.delimiter)
+            if len(parts) != self.width:
+                self._ragged(row, len(parts))
+            cells.append(parts[column])
+        return cells
+
+    def _ragged(self, row: int, found: int) -> None:
+        raise XentError(
+            f"row has {found} columns but the first row has {self.width}", self.locate(row)
+        )
+
+    def _diagnose(self, columns: Sequence[int], numeric: bool) -> None:
+        for row, line in enumerate(self.body):
+            parts = _split(line, self.delimiter)
+            if len(parts) != self.width:
+                self._ragged(row, len(parts))
+            for column in columns:
+                cell = parts[column].strip().strip('"')
+                if numeric and not _is_number(cell):
+                    hint = ""
+                    if DECIMAL_COMMA.match(cell):
+                        hint = " (a decimal comma? write 1.5, not 1,5)"
+                    raise XentError(
+                        f"{cell!r} is not a number{hint}",
+                        f"{self.locate(row)}:{column + 1}",
+                    )
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    return line.split(delimiter) if delimiter else line.split()
+
+
+def _sniff_delimiter(sample: list[str]) -> str | None:
+    for candidate in DELIMITERS:
+        counts = {line.count(candidate) for line in sample}
+        if len(counts) == 1 and counts != {0}:
+            return candidate
+    return None
+
+
+def parse_text(
+    name: str, data: bytes, *, delimiter: str | None = None, header: bool | None = None
+) -> TextTable:
+    """Split text into a header (if any) and data lines, keeping line numbers."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise XentError("not UTF-8 text (is it a binary file?)", f"{name}:{line}") from None
+    if "\x00" in text:
+        raise XentError("not a text file (it holds NUL bytes)", name)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    numbered = [
+        (number, line)
+        for number, line in enumerate(lines, start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not numbered:
+        raise XentError("the file is empty (no data rows)", name)
+    if delimiter is None:
+        delimiter = _sniff_delimiter([line for _, line in numbered[:5]])
+    first = [cell.strip().strip('"') for cell in _split(numbered[0][1], delimiter)]
+    has_header = header if header is not None else not all(_is_number(c) for c in first)
+    table_header = tuple(first) if has_header else None
+    body = numbered[1:] if has_header else numbered
+    if not body:
+        raise XentError("the file has a header but no data rows", name)
+    return TextTable(
+        name=name,
+        header=table_header,
+        body=[line for _, line in body],
+        line_numbers=[number for number, _ in body],
+        delimiter=delimiter,
+        row_id=bool(table_header) and table_header[0] == "",
+        header_line=numbered[0] if has_header else None,
+    )
+
+
+def _read_bytes(path: str, stdin: BinaryIO | None) -> tuple[str, bytes]:
+    if path == STDIN:
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        return "<stdin>", stream.read()
+    try:
+        return path, Path(path).read_bytes()
+    except FileNotFoundError:
+        raise XentError("no such file", path) from None
+    except IsADirectoryError:
+        raise XentError("is a directory, not a file", path) from None
+    except OSError as error:
+        raise XentError(f"cannot read: {error.strerror}", path) from None
+
+
+def _decompress(name: str, suffix: str, data: bytes) -> bytes:
+    try:
+        return COMPRESSED[suffix](data)
+    except (OSError, EOFError, lzma.LZMAError, ValueError) as error:
+        raise XentError(f"cannot decompress ({error})", name) from None
+
+
+def _load_npy(name: str, source: str | io.BytesIO) -> np.ndarray:
+    try:
+        mode = "r" if isinstance(source, str) else None
+        array = np.load(source, mmap_mode=mode, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error) or "object" in str(error).lower():
+            raise XentError("holds Python objects (pickled data), which xent never loads", name) from None
+        raise XentError(f"not a valid NPY file ({error})", name) from None
+    except (OSError, EOFError) as error:
+        raise XentError(f"not a valid NPY file ({error})", name) from None
+    if not isinstance(array, np.ndarray):
+        raise XentError("not an NPY file", name)
+    if array.dtype.hasobject or array.dtype.fields:
+        raise XentError(f"unsupported dtype {array.dtype}", name)
+    return array
+
+
+class _Npz:
+    """An NPZ archive's arrays, loaded on demand, pickles refused."""
+
+    def __init__(self, name: str, source: str | io.BytesIO) -> None:
+        self.name = name
+        try:
+            self.archive = np.load(source, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise XentError(f"not a valid NPZ file ({error})", name) from None
+        if not isinstance(self.archive, np.lib.npyio.NpzFile):
+            raise XentError("not an NPZ archive", name)
+        self.keys = list(self.archive.files)
+
+    def get(self, key: str) -> np.ndarray:
+        where = f"{self.name}[{key}]"
+        if key not in self.keys:
+            raise XentError(f"no array named {key!r}; the archive holds {', '.join(self.keys)}", where)
+        try:
+            array = self.archive[key]
+        except ValueError as error:
+            if "pickle" in str(error) or "bject" in str(error):
+                raise XentError("holds Python objects (pickled data), which xent never loads", where) from None
+            raise XentError(f"cannot read the array ({error})", where) from None
+        except (OSError, EOFError, zipfile.BadZipFile) as error:
+            raise XentError(f"cannot read the array ({error})", where) from None
+        if array.dtype.hasobject or array.dtype.fields:
+            raise XentError(f"unsupported dtype {array.dtype}", where)
+        return array
+
+    def logits_key(self, key: str | None) -> str:
+        if key is not None:
+            return key
+        if "logits" in self.keys:
+            return "logits"
+        if len(self.keys) == 1:
+            return self.keys[0]
+        raise XentError(
+            f"the archive holds {len(self.keys)} arrays ({', '.join(self.keys)}): "
+            "choose the logits with --key",
+            self.name,
+        )
+
+    def labels_key(self) -> str | None:
+        return next((k for k in LABEL_KEYS if k in self.keys), None)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One input, read: an array, an archive, or a text table."""
+
+    name: str
+    array: np.ndarray | None = None
+    archive: _Npz | None = None
+    table: TextTable | None = None
+
+
+def read_source(
+    path: str,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    stdin: BinaryIO | None = None,
+) -> _Source:
+    """Read one input file (or stdin) by its extension or, for stdin, its content."""
+    suffixes = [s.lower() for s in Path(path).suffixes] if path != STDIN else []
+    compressed = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSED else None
+    kind = (suffixes[-2] if compressed and len(suffixes) > 1 else suffixes[-1]) if suffixes else None
+    if kind == ".npy" and not compressed:
+        _check_readable(path)
+        return _Source(path, array=_load_npy(path, path))
+    if kind == ".npz" and not compressed:
+        _check_readable(path)
+        return _Source(path, archive=_Npz(path, path))
+    if path != STDIN and kind not in TEXT_SUFFIXES:
+        known = ", ".join((".npy", ".npz") + TEXT_SUFFIXES)
+        raise XentError(f"unknown file type (expected {known}, optionally .gz/.bz2/.xz)", path)
+    name, data = _read_bytes(path, stdin)
+    if compressed:
+        data = _decompress(name, compressed, data)
+    elif path == STDIN and data.startswith(GZIP_MAGIC):
+        data = _decompress(name, ".gz", data)
+    if path == STDIN and data.startswith(NPY_MAGIC):
+        return _Source(name, array=_load_npy(name, io.BytesIO(data)))
+    if path == STDIN and data.startswith(ZIP_MAGIC):
+        return _Source(name, archive=_Npz(name, io.BytesIO(data)))
+    return _Source(name, table=parse_text(name, data, delimiter=delimiter, header=header))
+
+
+def _check_readable(path: str) -> None:
+    """Fail early, with a clear message, when a path cannot be opened."""
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise XentError("no such file", path) from None
+    except IsADirectoryError:
+        raise XentError("is a directory, not a file", path) from None
+    except OSError as error:
+        raise XentError(f"cannot read: {error.strerror}", path) from None
+
+
+def _column_index(table: TextTable, column: str) -> int:
+    if table.header and column in table.header:
+        return table.header.index(column)
+    try:
+        index = int(column)
+    except ValueError:
+        known = ", ".join(c for c in table.header or () if c) or "none: the file has no header"
+        raise XentError(f"no column named {column!r} (columns: {known})", table.name) from None
+    first = 1 if table.row_id else 0
+    if not 0 <= index < table.width - first:
+        raise XentError(
+            f"column index {index} is out of range (0..{table.width - first - 1})", table.name
+        )
+    return index + first
+
+
+def _names_to_indices(
+    names: Sequence[str], class_names: Sequence[str] | None, locate: Locate
+) -> np.ndarray:
+    if not class_names:
+        raise XentError(
+            f"label {names[0]!r} is a class name, but the class names are unknown: "
+            "give them with --classes a,b,c or a header row in the logits file",
+            locate(0),
+        )
+    lookup = {name: index for index, name in enumerate(class_names)}
+    indices = np.empty(len(names), dtype=np.int64)
+    for row, name in enumerate(names):
+        index = lookup.get(name)
+        if index is None:
+            raise XentError(f"unknown class {name!r} (known: {', '.join(class_names)})", locate(row))
+        indices[row] = index
+    return indices
+
+
+def _label_cells(
+    cells: list[str], class_names: Sequence[str] | None, locate: Locate
+) -> np.ndarray:
+    """Class indices from text cells holding either numbers or class names."""
+    cells = [c.strip().strip('"') for c in cells]
+    if all(_is_number(c) for c in cells):
+        return np.array([float(c) for c in cells], dtype=np.float64)
+    return _names_to_indices(cells, class_names, locate)
+
+
+def _labels_from_table(
+    table: TextTable, class_names: Sequence[str] | None, header: bool | None
+) -> tuple[np.ndarray, Locate]:
+    columns = table.data_columns()
+    if len(columns) > 1:
+        return table.numbers(columns), table.locate
+    # In a file of class names, a first line that names a class is data.
+    if header is None and table.header and class_names and table.header[-1] in class_names:
+        table = table.header_as_data()
+        columns = table.data_columns()
+    return _label_cells(table.strings(columns[0]), class_names, table.locate), table.locate
+
+
+def _logits_from_table(
+    table: TextTable, label_col: str | None, classes: Sequence[str] | None
+) -> tuple[np.ndarray, tuple[str, ...] | None, np.ndarray | None]:
+    """(logits, class names, labels from --label-col or None)."""
+    columns = table.data_columns()
+    labels = None
+    if label_col is not None:
+        label_index = _column_index(table, label_col)
+        columns.remove(label_index)
+    if not columns:
+        raise XentError("no columns left for the logits", table.name)
+    class_names = tuple(classes) if classes else _header_names(table, columns)
+    if label_col is not None:
+        labels = _label_cells(table.strings(label_index), class_names, table.locate)
+    return table.numbers(columns), class_names, labels
+
+
+def _header_names(table: TextTable, columns: Sequence[int]) -> tuple[str, ...] | None:
+    if table.header is None:
+        return None
+    return tuple(table.header[c] for c in columns)
+
+
+def position_shape(shape: tuple[int, ...], class_axis: int) -> tuple[int, ...]:
+    """The shape of the positions: the array's shape without its class axis."""
+    if len(shape) <= 1:
+        return (1,)
+    axis = class_axis % len(shape)
+    return shape[:axis] + shape[axis + 1 :]
+
+
+def load_batch(
+    logits_path: str | None,
+    labels_path: str | None = None,
+    *,
+    key: str | None = None,
+    label_col: str | None = None,
+    classes: Sequence[str] | None = None,
+    class_axis: int = 1,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    dtype: str | None = None,
+    stdin: BinaryIO | None = None,
+) -> Batch:
+    """Read the logits and the labels into a Batch (the bundled example if no paths)."""
+    if logits_path is None:
+        return example_batch()
+    if logits_path == STDIN and labels_path == STDIN:
+        raise XentError("only one of LOGITS and LABELS can be read from stdin ('-')")
+    source = read_source(logits_path, delimiter=delimiter, header=header, stdin=stdin)
+    labels: np.ndarray | None = None
+    locate_labels: Locate | None = None
+    labels_name = labels_path or source.name
+    if source.table is not None:
+        logits, class_names, labels = _logits_from_table(source.table, label_col, classes)
+        locate_logits: Locate = source.table.locate
+        locate_labels = source.table.locate
+    else:
+        if label_col is not None:
+            raise XentError("--label-col applies to text files; this input is an array", source.name)
+        class_names = tuple(classes) if classes else None
+        logits_name = source.name
+        if source.archive is not None:
+            logits_key = source.archive.logits_key(key)
+            logits = source.archive.get(logits_key)
+            logits_name = f"{source.name}[{logits_key}]"
+            found = source.archive.labels_key()
+            if labels_path is None and found is not None:
+                labels = source.archive.get(found)
+                labels_name = f"{source.name}[{found}]"
+                locate_labels = _array_locator(labels_name, labels.shape)
+        else:
+            logits = source.array
+        locate_logits = _array_locator(logits_name, position_shape(logits.shape, class_axis))
+
+    if labels is None:
+        if labels_path is None:
+            raise XentError("no labels: give a LABELS file, or --label-col for a column of LOGITS")
+        labels_source = read_source(labels_path, delimiter=delimiter, header=header, stdin=stdin)
+        labels_name = labels_source.name
+        labels, locate_labels = _labels_from_source(labels_source, class_names, header)
+
+    if dtype is not None:
+        logits = logits.astype(dtype)
+    logits_rows = len(logits) if logits.ndim > 1 else 1
+    label_rows = len(labels) if labels.ndim > 0 else 1
+    if logits_rows != label_rows:
+        raise XentError(
+            f"{labels_name} has {label_rows} rows of labels "
+            f"but {source.name} has {logits_rows} rows of logits"
+        )
+    return Batch(
+        logits=logits,
+        target=labels,
+        class_axis=class_axis,
+        logits_name=source.name,
+        labels_name=labels_name,
+        class_names=class_names,
+        locate_logits=locate_logits,
+        locate_labels=locate_labels,
+    )
+
+
+def _labels_from_source(
+    source: _Source, class_names: Sequence[str] | None, header: bool | None
+) -> tuple[np.ndarray, Locate]:
+    if source.table is not None:
+        return _labels_from_table(source.table, class_names, header)
+    if source.archive is not None:
+        key = source.archive.labels_key()
+        if key is None and len(source.archive.keys) == 1:
+            key = source.archive.keys[0]
+        if key is None:
+            raise XentError(
+                f"cannot tell which array holds the labels ({', '.join(source.archive.keys)}); "
+                f"name it one of {', '.join(LABEL_KEYS)}",
+                source.name,
+            )
+        array, name = source.archive.get(key), f"{source.name}[{key}]"
+    else:
+        array, name = source.array, source.name
+    locate = _array_locator(name, array.shape)
+    if array.dtype.kind in "US":
+        cells = [str(c) for c in array.reshape(-1)]
+        return _names_to_indices(cells, class_names, locate).reshape(array.shape), locate
+    if array.dtype.kind not in "biuf":
+        raise XentError(f"labels must be integers, probabilities or class names, got {array.dtype}", name)
+    return array, locate
+
+
+def example_batch() -> Batch:
+    """The seed notebook's 3×5 batch with targets [3, 0, 2]."""
+
+    def locate(row: int) -> str:
+        return f"{EXAMPLE_NAME} row {row}"
+
+    return Batch(
+        logits=EXAMPLE_LOGITS,
+        target=EXAMPLE_TARGETS,
+        class_axis=1,
+        logits_name=EXAMPLE_NAME,
+        labels_name=EXAMPLE_NAME,
+        class_names=None,
+        locate_logits=locate,
+        locate_labels=locate,
+    )
+
+
+def read_weights(text: str) -> np.ndarray:
+    """Class weights from a file (any input format) or an inline list ``1,2,0.5``."""
+    if Path(text).exists() or text == STDIN:
+        source = read_source(text)
+        if source.table is not None:
+            return source.table.numbers(source.table.data_columns()).reshape(-1)
+        array = source.array if source.archive is None else source.archive.get(source.archive.logits_key(None))
+        if array.dtype.kind not in "biuf":
+            raise XentError(f"weights must be numbers, got {array.dtype}", source.name)
+        return np.asarray(array, dtype=np.float64).reshape(-1)
+    try:
+        return np.array([float(part) for part in text.split(",")], dtype=np.float64)
+    except ValueError:
+        raise XentError(
+            f"--weight takes a file or a comma-separated list of numbers; {text!r} is neither"
+        ) from None
