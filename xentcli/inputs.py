@@ -165,11 +165,18 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 
 
 def _sniff_delimiter(sample: list[str]) -> str | None:
+    """The first of tab, ';', ',' found the same number of times on every line,
+    else the first found on the first line; else whitespace (None)."""
     for candidate in DELIMITERS:
         counts = {line.count(candidate) for line in sample}
         if len(counts) == 1 and counts != {0}:
             return candidate
-    return None
+    return next((c for c in DELIMITERS if c in sample[0]), None)
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A row with a cell that is neither a number nor a decimal-comma number."""
+    return not all(_is_number(c) or DECIMAL_COMMA.match(c) for c in cells)
 
 
 def parse_text(
@@ -194,7 +201,7 @@ def parse_text(
     if delimiter is None:
         delimiter = _sniff_delimiter([line for _, line in numbered[:5]])
     first = [cell.strip().strip('"') for cell in _split(numbered[0][1], delimiter)]
-    has_header = header if header is not None else not all(_is_number(c) for c in first)
+    has_header = header if header is not None else _is_header(first)
     table_header = tuple(first) if has_header else None
     body = numbered[1:] if has_header else numbered
     if not body:

@@ -183,7 +183,15 @@ def table(
         result.classes <= MAX_CLASS_COLUMNS
         and 3 * precision + 36 + (class_width + 2) * result.classes <= width
     )
-    grid = Table(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
+    grid = Table(
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        caption=f"… {hidden} rows not shown (--rows 0 shows all) …" if hidden else None,
+        caption_justify="left",
+    )
     grid.add_column("row" if not report.extra_dims else "index", justify="right")
     grid.add_column("target", justify="left")
     if all_classes:
@@ -198,8 +206,7 @@ def table(
 
     for k, position in enumerate(shown):
         if hidden and k == len(shown) - (len(shown) // 2):
-            gap = Text(f"… {hidden} rows not shown (--rows 0 shows all) …", style="dim italic")
-            grid.add_row("", gap, end_section=False)
+            grid.add_row(*(["⋮"] * len(grid.columns)), style="dim")
         target = int(result.target[position])
         ignored = bool(result.ignored_mask[position])
         pred = int(result.pred[position])

@@ -1,0 +1,67 @@
+"""The installed command as a real process, and what it imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SAMPLES
+
+SEED = [str(SAMPLES / "logits.csv"), str(SAMPLES / "labels.csv")]
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "xentcli", *args], capture_output=True, text=True, timeout=60, **kwargs
+    )
+
+
+def test_python_dash_m_computes_the_seed_loss():
+    process = run("compute", *SEED, "--format", "value")
+    assert process.returncode == 0, process.stderr
+    assert round(float(process.stdout), 4) == 2.0616
+
+
+def test_error_exit_code_and_single_line_in_a_real_process(tmp_path):
+    process = run("compute", str(tmp_path / "missing.csv"), SEED[1])
+    assert process.returncode == 2
+    assert process.stderr == f"xent: error: {tmp_path / 'missing.csv'}: no such file\n"
+
+
+def test_table_in_a_pipe_has_no_colour_codes():
+    process = run("compute", *SEED)
+    assert process.returncode == 0 and "\x1b[" not in process.stdout
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    rows = "\n".join("0.1,0.2,0.3" for _ in range(20000)) + "\n"
+    (tmp_path / "x.csv").write_text(rows)
+    (tmp_path / "y.csv").write_text("1\n" * 20000)
+    command = (
+        f"{sys.executable} -m xentcli compute {tmp_path / 'x.csv'} {tmp_path / 'y.csv'} "
+        "--format csv -q | head -1"
+    )
+    process = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=60)
+    assert process.stdout == "row,target,p_target,log_p_target,loss,pred\n"
+    assert "Traceback" not in process.stderr and "Error" not in process.stderr
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # The numpy path of the CLI never imports torch.
+        "from xentcli.cli import app; import sys\n"
+        "try:\n    app(['compute', *ARGS, '--format', 'value'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "assert 'torch' not in sys.modules",
+        # The core imports neither typer nor rich.
+        "import xentcli, sys\nb = xentcli.load_batch(*ARGS)\nxentcli.cross_entropy(b.logits, b.target)\n"
+        "assert not {'typer', 'rich', 'torch'} & set(sys.modules), sorted(sys.modules)",
+    ],
+)
+def test_imports_stay_lean(code):
+    process = subprocess.run(
+        [sys.executable, "-c", f"ARGS = {SEED!r}\n{code}"], capture_output=True, text=True, timeout=60
+    )
+    assert process.returncode == 0, process.stderr
