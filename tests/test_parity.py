@@ -6,7 +6,6 @@ never skip.
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -15,47 +14,8 @@ import torch
 import torch.nn.functional as F
 
 import xentcli
+from cases import FLOOR, GRID, GRID_NAMES, TOLERANCE, make_case
 from conftest import xent
-
-TOLERANCE = {np.float64: 1e-9, np.float32: 1e-5}
-# Per-position losses near zero are compared with this floor as well.
-FLOOR = {np.float64: 1e-12, np.float32: 1e-6}
-
-# torch refuses ignore_index with soft labels (see
-# test_soft_labels_refuse_ignore_index), so that pairing is left out.
-GRID = [
-    case
-    for case in itertools.product(
-        [False, True],  # class weights
-        [None, 1],  # ignore_index: torch's default (-100), or a valid class
-        [0.0, 0.3],  # label smoothing
-        ["mean", "sum", "none"],
-        [False, True],  # soft labels
-        [False, True],  # extra dimensions (N, C, d1, d2)
-        [np.float64, np.float32],
-    )
-    if not (case[4] and case[1] is not None)
-]
-
-
-def make_case(seed: int, weighted: bool, ignore_index, soft: bool, kdim: bool, dtype):
-    rng = np.random.default_rng(seed)
-    n, c = int(rng.integers(1, 40)), int(rng.integers(2, 12))
-    shape = (n, c, int(rng.integers(1, 4)), int(rng.integers(1, 4))) if kdim else (n, c)
-    logits = (rng.normal(size=shape) * rng.choice([0.5, 3.0, 30.0])).astype(dtype)
-    positions = shape[:1] + shape[2:]
-    if soft:
-        raw = rng.random(size=shape)
-        target = (raw / raw.sum(axis=1, keepdims=True)).astype(dtype)
-    else:
-        target = rng.integers(0, c, size=positions)
-        if ignore_index is not None:
-            target[rng.random(size=positions) < 0.3] = ignore_index
-        else:
-            target[rng.random(size=positions) < 0.2] = -100
-    weight = rng.uniform(0.1, 3.0, size=c) if weighted else None
-    return logits, target, weight
-
 
 def torch_loss(logits, target, weight, ignore_index, smoothing, reduction):
     return F.cross_entropy(
@@ -68,10 +28,10 @@ def torch_loss(logits, target, weight, ignore_index, smoothing, reduction):
     ).numpy()
 
 
-@pytest.mark.parametrize("weighted,ignore_index,smoothing,reduction,soft,kdim,dtype", GRID)
+@pytest.mark.parametrize(GRID_NAMES, GRID)
 def test_numpy_engine_matches_torch(weighted, ignore_index, smoothing, reduction, soft, kdim, dtype):
-    seed = GRID.index((weighted, ignore_index, smoothing, reduction, soft, kdim, dtype))
-    logits, target, weight = make_case(seed, weighted, ignore_index, soft, kdim, dtype)
+    case = (weighted, ignore_index, smoothing, reduction, soft, kdim, dtype)
+    logits, target, weight = make_case(case)
     expected = torch_loss(logits, target, weight, ignore_index, smoothing, reduction)
     result = xentcli.cross_entropy(
         logits,

@@ -216,9 +216,6 @@ def _compute(options: BatchOptions, quiet: bool):
             header=options.header,
             dtype=options.dtype,
         )
-    backend = "numpy" if options.backend == "auto" and options.device == "cpu" else options.backend
-    if backend == "auto":
-        backend = "torch"
     weight = read_weights(options.weight) if options.weight else None
     result = cross_entropy(
         batch.logits,
@@ -229,7 +226,7 @@ def _compute(options: BatchOptions, quiet: bool):
         label_smoothing=options.label_smoothing,
         input=options.input,
         class_axis=batch.class_axis,
-        backend=backend,
+        backend=options.backend,
         device=options.device,
         dtype=options.dtype,
         locate_logits=batch.locate_logits,

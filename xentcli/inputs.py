@@ -1,9 +1,10 @@
-"""Readers: CSV/TSV/text (optionally compressed), NPY, NPZ and stdin -> a Batch.
+"""Readers: CSV/TSV/text (optionally compressed), NPY, NPZ, .pt and stdin -> a Batch.
 
 A Batch holds the logits, the targets, the class names and, for error
 messages, where each row came from (``file:line`` for text, ``file[i, j]``
 for arrays). Nothing read here is ever executed: NPY/NPZ are loaded with
-``allow_pickle=False`` and text is parsed as numbers or plain strings.
+``allow_pickle=False``, .pt files with torch's ``weights_only=True``, and
+text is parsed as numbers or plain strings.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import lzma
 import re
 import sys
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -238,6 +239,43 @@ def _decompress(name: str, suffix: str, data: bytes) -> bytes:
         raise XentError(f"cannot decompress ({error})", name) from None
 
 
+def _load_npz(name: str, source: str | io.BytesIO) -> _Archive:
+    try:
+        archive = np.load(source, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise XentError(f"not a valid NPZ file ({error})", name) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise XentError("not an NPZ archive", name)
+    return _Archive(name, archive)
+
+
+def _load_torch(name: str, path: str) -> _Source:
+    """A tensor, or a dict of tensors, saved by torch.save: weights_only, never full unpickling."""
+    try:
+        import torch
+    except ImportError:
+        raise XentError(f"reading {Path(path).suffix} files needs PyTorch: pip install 'xentcli[torch]'", name) from None
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a corrupt or unsafe file
+        raise XentError(
+            "not a file of tensors that torch loads with weights_only=True "
+            "(corrupt, or it holds other Python objects, which xent never unpickles)",
+            name,
+        ) from None
+
+    def as_array(value: Any, where: str) -> np.ndarray:
+        if not isinstance(value, torch.Tensor):
+            raise XentError(f"holds a {type(value).__name__}, not a tensor", where)
+        if value.dtype in (torch.bfloat16, torch.float16):
+            value = value.float()
+        return value.detach().numpy()
+
+    if isinstance(loaded, dict):
+        return _Source(name, archive=_Archive(name, {str(k): as_array(v, f"{name}[{k}]") for k, v in loaded.items()}))
+    return _Source(name, array=as_array(loaded, name))
+
+
 def _load_npy(name: str, source: str | io.BytesIO) -> np.ndarray:
     try:
         mode = "r" if isinstance(source, str) else None
@@ -255,18 +293,13 @@ def _load_npy(name: str, source: str | io.BytesIO) -> np.ndarray:
     return array
 
 
-class _Npz:
-    """An NPZ archive's arrays, loaded on demand, pickles refused."""
+class _Archive:
+    """Named arrays (an NPZ file, or a dict saved by torch), loaded on demand."""
 
-    def __init__(self, name: str, source: str | io.BytesIO) -> None:
+    def __init__(self, name: str, arrays: Mapping[str, Any]) -> None:
         self.name = name
-        try:
-            self.archive = np.load(source, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-            raise XentError(f"not a valid NPZ file ({error})", name) from None
-        if not isinstance(self.archive, np.lib.npyio.NpzFile):
-            raise XentError("not an NPZ archive", name)
-        self.keys = list(self.archive.files)
+        self.archive = arrays
+        self.keys = list(arrays.keys())
 
     def get(self, key: str) -> np.ndarray:
         where = f"{self.name}[{key}]"
@@ -307,7 +340,7 @@ class _Source:
 
     name: str
     array: np.ndarray | None = None
-    archive: _Npz | None = None
+    archive: _Archive | None = None
     table: TextTable | None = None
 
 
@@ -327,9 +360,12 @@ def read_source(
         return _Source(path, array=_load_npy(path, path))
     if kind == ".npz" and not compressed:
         _check_readable(path)
-        return _Source(path, archive=_Npz(path, path))
+        return _Source(path, archive=_load_npz(path, path))
+    if kind in (".pt", ".pth") and not compressed:
+        _check_readable(path)
+        return _load_torch(path, path)
     if path != STDIN and kind not in TEXT_SUFFIXES:
-        known = ", ".join((".npy", ".npz") + TEXT_SUFFIXES)
+        known = ", ".join((".npy", ".npz", ".pt") + TEXT_SUFFIXES)
         raise XentError(f"unknown file type (expected {known}, optionally .gz/.bz2/.xz)", path)
     name, data = _read_bytes(path, stdin)
     if compressed:
@@ -339,7 +375,7 @@ def read_source(
     if path == STDIN and data.startswith(NPY_MAGIC):
         return _Source(name, array=_load_npy(name, io.BytesIO(data)))
     if path == STDIN and data.startswith(ZIP_MAGIC):
-        return _Source(name, archive=_Npz(name, io.BytesIO(data)))
+        return _Source(name, archive=_load_npz(name, io.BytesIO(data)))
     return _Source(name, table=parse_text(name, data, delimiter=delimiter, header=header))
 
 

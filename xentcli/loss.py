@@ -13,19 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 
+from .backends import NumpyOps, TorchOps, select
 from .errors import XentError
+
+Ops = Union[NumpyOps, TorchOps]
 
 InputKind = Literal["logits", "probs", "log-probs"]
 Reduction = Literal["mean", "sum", "none"]
 INPUT_KINDS = ("logits", "probs", "log-probs")
 REDUCTIONS = ("mean", "sum", "none")
-
-# Elements per block: small enough that a block's temporaries stay in cache.
-BLOCK_ELEMENTS = 1 << 16
 
 Locate = Callable[[int], str]
 
@@ -57,6 +57,7 @@ class Result:
     soft: bool
     backend: str = "numpy"
     device: str = "cpu"
+    device_name: str | None = None
     dtype: str = "float64"
     warnings: tuple[str, ...] = field(default=())
 
@@ -157,104 +158,27 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype.itemsize < 4 else np.dtype(dtype)
 
 
-def log_softmax_parts(block: np.ndarray, kind: InputKind) -> tuple[np.ndarray, np.ndarray]:
-    """(s, lse) with log p = s - lse[:, None], for one block of rows.
+def log_softmax_parts(ops: Ops, x: Any, kind: InputKind, dtype: np.dtype) -> tuple[Any, Any, Any]:
+    """(s, lse, top) with log p = s - lse[:, None] and top the row max of x.
 
-    For logits s is x minus the row max, so exp(s) <= 1 cannot overflow;
+    For logits s is x minus its row max, so exp(s) <= 1 cannot overflow;
     probabilities are clipped to [eps, 1 - eps] (scikit-learn's log_loss).
     """
+    top = ops.row_max(x)
     if kind == "logits":
-        shifted = block - block.max(axis=1, keepdims=True)
-        return shifted, np.log(np.exp(shifted).sum(axis=1))
-    zero = np.zeros(len(block), dtype=block.dtype)
+        shifted = x - top[:, None]
+        return shifted, ops.log(ops.exp(shifted).sum(1)), top
     if kind == "probs":
-        eps = np.finfo(block.dtype).eps
-        return np.log(np.clip(block, eps, 1 - eps)), zero
-    return block, zero
+        eps = float(np.finfo(dtype).eps)
+        return ops.log(ops.clip(x, eps, 1 - eps)), 0.0, top
+    return x, 0.0, top
 
 
 def softmax(block: np.ndarray, kind: InputKind = "logits") -> np.ndarray:
     """The probability of each class, per row, as the loss sees it."""
-    shifted, lse = log_softmax_parts(block, kind)
-    return np.exp(shifted - lse[:, None])
-
-
-@dataclass
-class _Checks:
-    """What is wrong with the values of the blocks seen so far."""
-
-    kind: InputKind
-    locate: Locate
-    sum_tolerance: float
-    off_sum_rows: int = 0
-    first_off_sum: int = -1
-    all_like_probs: bool = True
-    soft_off_sum_rows: int = 0
-
-    def logits_block(self, start: int, block: np.ndarray) -> None:
-        top = block.max(axis=1)
-        if not np.isfinite(top).all():
-            row = int(np.flatnonzero(~np.isfinite(top))[0])
-            values = block[row]
-            if np.isnan(values).any():
-                what = "NaN"
-            elif np.isposinf(values).any():
-                what = "+inf"
-            else:
-                what = "-inf in every class (no class left)"
-            raise XentError(f"{self.kind} contain {what}", self.locate(start + row))
-        if self.kind == "probs":
-            low = block.min(axis=1)
-            if (low < 0).any() or (top > 1).any():
-                row = int(np.flatnonzero((low < 0) | (top > 1))[0])
-                raise XentError(
-                    "probabilities must lie in [0, 1] (use --input logits for raw scores)",
-                    self.locate(start + row),
-                )
-            self._count_off_sum(start, block.sum(axis=1, dtype=np.float64))
-        elif self.kind == "log-probs":
-            if (top > self.sum_tolerance).any():
-                row = int(np.flatnonzero(top > self.sum_tolerance)[0])
-                raise XentError(
-                    "log-probabilities must be <= 0 (use --input logits for raw scores)",
-                    self.locate(start + row),
-                )
-        elif self.all_like_probs:
-            self.all_like_probs = bool(
-                (top <= 1).all()
-                and (block.min(axis=1) >= 0).all()
-                and (np.abs(block.sum(axis=1, dtype=np.float64) - 1) <= self.sum_tolerance).all()
-            )
-
-    def _count_off_sum(self, start: int, sums: np.ndarray) -> None:
-        off = np.abs(sums - 1) > self.sum_tolerance
-        if off.any() and self.first_off_sum < 0:
-            self.first_off_sum = start + int(np.flatnonzero(off)[0])
-        self.off_sum_rows += int(off.sum())
-
-    def soft_block(self, q: np.ndarray) -> None:
-        sums = q.sum(axis=1, dtype=np.float64)
-        self.soft_off_sum_rows += int((np.abs(sums - 1) > self.sum_tolerance).sum())
-
-    def warnings(self, rows: int) -> tuple[str, ...]:
-        found = []
-        if self.kind == "probs" and self.off_sum_rows:
-            found.append(
-                f"{self.off_sum_rows} of {rows} rows of probabilities do not sum to 1 "
-                f"(first: {self.locate(self.first_off_sum)}); they are used as given"
-            )
-        if self.kind == "logits" and self.all_like_probs and rows:
-            found.append(
-                "every row of the logits lies in [0, 1] and sums to 1: these look like "
-                "probabilities, and softmax will be applied to them again "
-                "(use --input probs if they are)"
-            )
-        if self.soft_off_sum_rows:
-            found.append(
-                f"{self.soft_off_sum_rows} of {rows} soft-label rows do not sum to 1; "
-                "they are used as given, as torch does"
-            )
-        return tuple(found)
+    block = np.asarray(block)
+    shifted, lse, _ = log_softmax_parts(NumpyOps(), block, kind, block.dtype)
+    return np.exp(shifted - np.reshape(lse, (-1, 1)))
 
 
 def _index_targets(
@@ -266,8 +190,7 @@ def _index_targets(
         if not whole.all():
             bad = int(np.flatnonzero(~whole)[0])
             raise XentError(f"label {flat[bad]!r} is not a class index (an integer)", locate(bad))
-        flat = flat.astype(np.int64)
-    elif flat.dtype.kind not in "iu":
+    elif flat.dtype.kind not in "biu":
         raise XentError(f"class-index labels must be integers, got {flat.dtype}")
     flat = flat.astype(np.int64, copy=False)
     out_of_range = ((flat < 0) | (flat >= rows.classes)) & (flat != ignore_index)
@@ -292,6 +215,136 @@ def _weights(weight: np.ndarray | list[float] | None, classes: int) -> np.ndarra
     return weights
 
 
+def _check_values(
+    kind: InputKind, rows: ClassRows, per_row: dict[str, np.ndarray], tolerance: float, locate: Locate
+) -> list[str]:
+    """Fail on values no loss can use; return warnings for doubtful ones."""
+    top = per_row["top"]
+    if not np.isfinite(top).all():
+        position = int(np.flatnonzero(~np.isfinite(top))[0])
+        values = rows.take([position])[0]
+        if np.isnan(values).any():
+            what = "NaN"
+        elif np.isposinf(values).any():
+            what = "+inf"
+        else:
+            what = "-inf in every class (no class left)"
+        raise XentError(f"{kind} contain {what}", locate(position))
+    found = []
+    if kind == "probs":
+        outside = (per_row["low"] < 0) | (top > 1)
+        if outside.any():
+            raise XentError(
+                "probabilities must lie in [0, 1] (use --input logits for raw scores)",
+                locate(int(np.flatnonzero(outside)[0])),
+            )
+        off = np.abs(per_row["sum"] - 1) > tolerance
+        if off.any():
+            found.append(
+                f"{int(off.sum())} of {len(off)} rows of probabilities do not sum to 1 "
+                f"(first: {locate(int(np.flatnonzero(off)[0]))}); they are used as given"
+            )
+    if kind == "log-probs" and (top > tolerance).any():
+        raise XentError(
+            "log-probabilities must be <= 0 (use --input logits for raw scores)",
+            locate(int(np.flatnonzero(top > tolerance)[0])),
+        )
+    if "soft_sum" in per_row:
+        off = int((np.abs(per_row["soft_sum"] - 1) > tolerance).sum())
+        if off:
+            found.append(f"{off} of {len(top)} soft-label rows do not sum to 1; they are used as given, as torch does")
+    return found
+
+
+def _looks_like_probabilities(block: np.ndarray, tolerance: float) -> bool:
+    """The classic double-softmax mistake: 'logits' that are already probabilities."""
+    block = np.asarray(block, dtype=np.float64)
+    return bool(
+        len(block)
+        and block.min() >= 0
+        and block.max() <= 1
+        and (np.abs(block.sum(axis=1) - 1) <= tolerance).all()
+    )
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """The options that shape the per-row math."""
+
+    input: InputKind
+    dtype: np.dtype
+    ignore_index: int
+    label_smoothing: float
+    classes: int
+
+
+def _block_values(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> dict[str, Any]:
+    """The per-row values of one block: loss, log p(target), prediction and
+    the row statistics that _check_values needs. `t` holds class indices, or
+    `q` the soft labels; `w` the class weights or None."""
+    shifted, lse, top = log_softmax_parts(ops, x, spec.input, spec.dtype)
+    out = {"top": top, "pred": x.argmax(1)}
+    if spec.input == "probs":
+        out.update(low=ops.row_min(x), sum=x.sum(1))
+    smoothing = spec.label_smoothing / spec.classes
+    if q is not None:
+        out["soft_sum"] = q.sum(1)
+        if spec.label_smoothing:
+            q = q * (1 - spec.label_smoothing) + smoothing
+        mass = q if w is None else q * w
+        heaviest = q.argmax(1)
+        out.update(
+            loss=lse * mass.sum(1) - ops.rowdot(mass, shifted),
+            target=heaviest,
+            log_p_target=ops.pick(shifted, heaviest) - lse,
+        )
+        return out
+    kept = t != spec.ignore_index
+    safe = ops.where(kept, t, 0)
+    log_p = ops.pick(shifted, safe) - lse
+    loss = -log_p if w is None else -log_p * w[safe]
+    if spec.label_smoothing:
+        if w is None:
+            smooth = lse * spec.classes - shifted.sum(1)
+        else:
+            smooth = lse * w.sum() - shifted @ w
+        loss = (1 - spec.label_smoothing) * loss + smoothing * smooth
+    out.update(loss=ops.where(kept, loss, 0.0), log_p_target=ops.where(kept, log_p, math.nan))
+    return out
+
+
+def _per_row_values(
+    ops: Ops,
+    spec: _Spec,
+    rows: ClassRows,
+    flat_target: np.ndarray | None,
+    soft_rows: ClassRows | None,
+    weights: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """Run every block through _block_values; the per-row arrays, on the host."""
+    dtype = str(spec.dtype)
+    kinds = {"loss": "float64", "log_p_target": "float64", "pred": "int64", "top": dtype}
+    if soft_rows is not None:
+        kinds.update(target="int64", soft_sum=dtype)
+    if spec.input == "probs":
+        kinds.update(low=dtype, sum=dtype)
+    per_row = {name: ops.empty(len(rows), kind) for name, kind in kinds.items()}
+    w = None if weights is None else ops.vector(weights, spec.dtype)
+    block_rows = ops.block_rows(spec.classes, spec.dtype.itemsize)
+    soft_blocks = soft_rows.blocks(block_rows) if soft_rows is not None else None
+    targets = None if flat_target is None else ops.vector(flat_target, "int64")
+    for start, raw in rows.blocks(block_rows):
+        stop = start + len(raw)
+        x = ops.load(raw, spec.dtype)
+        if soft_blocks is not None:
+            q, t = ops.load(next(soft_blocks)[1], spec.dtype, channel="soft"), None
+        else:
+            q, t = None, targets[start:stop]
+        for name, values in _block_values(ops, spec, x, t, q, w).items():
+            per_row[name][start:stop] = values
+    return {name: ops.to_host(values) for name, values in per_row.items()}
+
+
 def cross_entropy(
     logits: np.ndarray,
     target: np.ndarray,
@@ -313,6 +366,7 @@ def cross_entropy(
     `target` holds class indices (shape of the logits without the class
     axis) or class probabilities (the logits' shape). `input` says what the
     logits array holds: raw scores, probabilities or log-probabilities.
+    `backend` is numpy or torch (or auto), `device` cpu, cuda or auto.
     `locate_logits` / `locate_labels` turn a flat position into the place
     named in error messages (a file and line, say).
     """
@@ -322,105 +376,73 @@ def cross_entropy(
         raise XentError(f"input must be one of {', '.join(INPUT_KINDS)}, got {input!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise XentError(f"label smoothing must lie in [0, 1], got {label_smoothing}")
-    if backend != "numpy" or device != "cpu":
-        raise XentError(f"backend {backend!r} on device {device!r} is not available")
-    logits = np.asarray(logits) if not isinstance(logits, np.ndarray) else logits
-    target = np.asarray(target) if not isinstance(target, np.ndarray) else target
+    logits = logits if isinstance(logits, np.ndarray) else np.asarray(logits)
+    target = target if isinstance(target, np.ndarray) else np.asarray(target)
     math_dtype = np.dtype(dtype) if dtype else compute_dtype(logits.dtype)
     rows = ClassRows(logits, class_axis)
+    if rows.classes == 0:
+        raise XentError("the logits have no classes")
     weights = _weights(weight, rows.classes)
-
-    soft = target.shape == logits.shape and target.dtype.kind == "f" and logits.ndim > 0
+    soft = target.shape == logits.shape and target.dtype.kind == "f"
     if soft:
         if ignore_index >= 0:
             raise XentError("--ignore-index cannot be used with soft labels (as in torch)")
-        soft_rows = ClassRows(target, class_axis)
-        flat_target = None
-    else:
-        if target.shape != rows.shape and not (logits.ndim == 1 and target.size == 1):
-            raise XentError(
-                f"labels have shape {target.shape} but the logits need {rows.shape} "
-                f"(one label per row) or {logits.shape} (soft labels)"
-            )
-        flat_target = _index_targets(target, rows, ignore_index, locate_labels)
+    elif target.shape != rows.shape and not (logits.ndim == 1 and target.size == 1):
+        raise XentError(
+            f"labels have shape {target.shape} but the logits need {rows.shape} "
+            f"(one label per row) or {logits.shape} (soft labels)"
+        )
+    flat_target = None if soft else _index_targets(target, rows, ignore_index, locate_labels)
+    ops = select(backend, device, logits.nbytes)
 
-    eps = np.finfo(math_dtype).eps
-    checks = _Checks(input, locate_logits, sum_tolerance=max(1e-6, math.sqrt(eps)))
-    count = len(rows)
-    losses = np.empty(count, dtype=np.float64)
-    log_p_target = np.empty(count, dtype=np.float64)
-    pred = np.empty(count, dtype=np.int64)
-    target_out = np.empty(count, dtype=np.int64)
-    block_rows = max(1, BLOCK_ELEMENTS // max(rows.classes, 1))
-    soft_blocks = soft_rows.blocks(block_rows) if soft else None
-    smoothing = label_smoothing / rows.classes if rows.classes else 0.0
-
-    for start, raw in rows.blocks(block_rows):
-        block = np.asarray(raw, dtype=math_dtype)
-        stop = start + len(block)
-        checks.logits_block(start, block)
-        shifted, lse = log_softmax_parts(block, input)
-        pred[start:stop] = block.argmax(axis=1)
-        span = np.arange(len(block))
-        if soft_blocks is not None:
-            q = np.asarray(next(soft_blocks)[1], dtype=math_dtype)
-            checks.soft_block(q)
-            if label_smoothing:
-                q = q * (1 - label_smoothing) + smoothing
-            mass = q if weights is None else q * weights.astype(math_dtype)
-            with np.errstate(invalid="ignore"):
-                weighted = np.einsum("ij,ij->i", mass, shifted)
-            losses[start:stop] = lse * mass.sum(axis=1) - weighted
-            heaviest = q.argmax(axis=1)
-            target_out[start:stop] = heaviest
-            log_p_target[start:stop] = shifted[span, heaviest] - lse
-            continue
-        t = flat_target[start:stop]
-        kept = t != ignore_index
-        safe_t = np.where(kept, t, 0)
-        log_p = shifted[span, safe_t] - lse
-        nll = -log_p if weights is None else -log_p * weights[safe_t]
-        if label_smoothing:
-            with np.errstate(invalid="ignore"):
-                if weights is None:
-                    smooth = lse * rows.classes - shifted.sum(axis=1, dtype=np.float64)
-                else:
-                    smooth = lse * weights.sum() - shifted.astype(np.float64) @ weights
-            nll = (1 - label_smoothing) * nll + smoothing * smooth
-        losses[start:stop] = np.where(kept, nll, 0.0)
-        log_p_target[start:stop] = np.where(kept, log_p, np.nan)
-        target_out[start:stop] = t
-
+    count, classes = len(rows), rows.classes
+    spec = _Spec(input, math_dtype, ignore_index, label_smoothing, classes)
+    # Masked (-inf) classes and bad values run through the math as NaN/inf;
+    # _check_values then names the first bad row.
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        soft_rows = ClassRows(target, class_axis) if soft else None
+        host = _per_row_values(ops, spec, rows, flat_target, soft_rows, weights)
+    tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
+    found = _check_values(input, rows, host, tolerance, locate_logits)
+    first_block = next(rows.blocks(1024), (0, np.empty((0, classes))))[1]
+    if input == "logits" and _looks_like_probabilities(first_block, tolerance):
+        found.append(
+            "the logits' first rows lie in [0, 1] and sum to 1: they look like probabilities, "
+            "and softmax will be applied to them again (use --input probs if they are)"
+        )
+    losses = host["loss"]
     if soft:
         ignored_mask = np.zeros(count, dtype=bool)
+        target_out = host["target"]
         weight_sum = float(count)
     else:
-        ignored_mask = target_out == ignore_index
-        kept_targets = target_out[~ignored_mask]
+        target_out = flat_target
+        ignored_mask = flat_target == ignore_index
+        kept_targets = flat_target[~ignored_mask]
         weight_sum = float(
-            len(kept_targets) if weights is None else weights[kept_targets].sum(dtype=np.float64)
+            len(kept_targets) if weights is None else weights.astype(math_dtype)[kept_targets].sum(dtype=np.float64)
         )
     total = float(losses.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = float(np.float64(total) / np.float64(weight_sum))
-    found = checks.warnings(count)
     if math.isnan(mean) and count and ignored_mask.all():
-        found += (f"every one of the {count} positions is ignored: the mean is NaN, as in torch",)
+        found.append(f"every one of the {count} positions is ignored: the mean is NaN, as in torch")
     return Result(
         reduction=reduction,
         sum=total,
         mean=mean,
         weight_sum=weight_sum,
-        classes=rows.classes,
+        classes=classes,
         shape=rows.shape,
         target=target_out,
-        pred=pred,
-        log_p_target=log_p_target,
+        pred=host["pred"],
+        log_p_target=host["log_p_target"],
         losses=losses,
         ignored_mask=ignored_mask,
         soft=soft,
-        backend=backend,
-        device=device,
+        backend=ops.name,
+        device=ops.device,
+        device_name=ops.device_name,
         dtype=str(math_dtype),
-        warnings=found,
+        warnings=tuple(found),
     )

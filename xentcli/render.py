@@ -74,6 +74,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "soft_labels": result.soft,
         "backend": result.backend,
         "device": result.device,
+        "device_name": result.device_name,
         "dtype": result.dtype,
         "inputs": {"logits": report.batch.logits_name, "labels": report.batch.labels_name},
         "class_names": list(report.batch.class_names) if report.batch.class_names else None,
@@ -266,5 +267,6 @@ def summary(report: Report, precision: int):
         correct = int(result.correct.sum())
         lines.add_row("accuracy", f"{result.accuracy:.1%} ({correct}/{counted})")
     lines.add_row("perplexity", f"{result.perplexity:.{precision}g}")
-    lines.add_row("computed", f"{result.backend} · {result.device} · {result.dtype}")
+    device = f"{result.device} ({result.device_name})" if result.device_name else result.device
+    lines.add_row("computed", f"{result.backend} · {device} · {result.dtype}")
     return lines

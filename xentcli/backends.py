@@ -1,0 +1,201 @@
+"""The array operations the engine needs, on numpy or on torch (CPU or CUDA).
+
+The loss is written once, in loss.py, against this small interface; a
+backend only moves blocks of rows to where it computes and supplies the
+handful of operations whose spelling differs between numpy and torch.
+torch is imported only when a torch backend is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .errors import XentError
+
+INSTALL_TORCH = "pip install 'xentcli[torch]'"
+
+# Bytes of logits per block. numpy: small enough that a block's temporaries
+# stay in the L2 cache. torch: large enough to amortise kernel launches; on
+# CUDA the GPU holds about four blocks at a time (the block, its shifted and
+# exponentiated copies, and the next block in flight).
+NUMPY_BLOCK_BYTES = 1 << 19
+TORCH_CPU_BLOCK_BYTES = 1 << 22
+CUDA_BLOCK_BYTES = 1 << 26
+
+# `--device auto` picks CUDA only for inputs at least this large: below it,
+# torch's import and CUDA's start-up (about 2 s together) cost more than the
+# GPU saves over numpy. Measured on an H100 (benchmarks/gpu_check.py).
+CUDA_AUTO_MIN_BYTES = 1 << 30
+
+
+class NumpyOps:
+    """numpy on the CPU: blocks are used in place (memory-mapped files included)."""
+
+    name = "numpy"
+    device = "cpu"
+    device_name = None
+
+    def block_rows(self, classes: int, itemsize: int) -> int:
+        return max(1, NUMPY_BLOCK_BYTES // max(classes * itemsize, 1))
+
+    def load(self, block: np.ndarray, dtype: np.dtype, channel: str = "logits") -> np.ndarray:
+        return np.asarray(block, dtype=dtype)
+
+    def vector(self, values: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
+        return np.asarray(values, dtype=dtype)
+
+    def empty(self, count: int, dtype: str) -> np.ndarray:
+        return np.empty(count, dtype=dtype)
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    clip = staticmethod(np.clip)
+    where = staticmethod(np.where)
+
+    def row_max(self, x: np.ndarray) -> np.ndarray:
+        return x.max(axis=1)
+
+    def row_min(self, x: np.ndarray) -> np.ndarray:
+        return x.min(axis=1)
+
+    def pick(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return x[np.arange(len(x)), index]
+
+    def rowdot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ij->i", a, b)
+
+    def to_host(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+
+class TorchOps:
+    """torch on the CPU or an NVIDIA GPU.
+
+    On CUDA, blocks go through two pinned host buffers: while the GPU works
+    on one block the CPU fills the other, and the copies are asynchronous.
+    """
+
+    name = "torch"
+
+    def __init__(self, device: str) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise XentError(f"the torch backend needs PyTorch: {INSTALL_TORCH}") from None
+        self.torch = torch
+        if device == "cuda" and not torch.cuda.is_available():
+            raise XentError("--device cuda: torch sees no CUDA GPU (torch.cuda.is_available() is False)")
+        self.device = device
+        self.device_name = torch.cuda.get_device_name() if device == "cuda" else None
+        self._slots: dict[str, list[dict[str, Any]]] = {}
+        self._turns: dict[str, int] = {}
+        self._threads = min(8, os.cpu_count() or 1) if device == "cuda" else 1
+        self._copier = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
+
+    def block_rows(self, classes: int, itemsize: int) -> int:
+        size = CUDA_BLOCK_BYTES if self.device == "cuda" else TORCH_CPU_BLOCK_BYTES
+        return max(1, size // max(classes * itemsize, 1))
+
+    def _dtype(self, dtype: np.dtype | str) -> Any:
+        return getattr(self.torch, np.dtype(dtype).name)
+
+    def _slot(self, channel: str, shape: tuple[int, ...], dtype: np.dtype) -> dict[str, Any]:
+        """One of a channel's two host staging buffers (pinned on CUDA), in turn."""
+        slots = self._slots.setdefault(channel, [{"buffer": None, "event": None} for _ in range(2)])
+        turn = self._turns.get(channel, 0)
+        self._turns[channel] = turn + 1
+        slot = slots[turn % 2]
+        buffer = slot["buffer"]
+        if buffer is None or buffer.shape[0] < shape[0] or buffer.shape[1:] != shape[1:]:
+            slot["buffer"] = self.torch.empty(shape, dtype=self._dtype(dtype), pin_memory=self.device == "cuda")
+        return slot
+
+    def load(self, block: np.ndarray, dtype: np.dtype, channel: str = "logits") -> Any:
+        """A block on the device; `channel` keeps logits and soft labels apart."""
+        slot = self._slot(channel, block.shape, dtype)
+        if slot["event"] is not None:
+            slot["event"].synchronize()  # its previous copy to the GPU is done
+        staging = slot["buffer"][: len(block)]
+        self._copy(staging.numpy(), block)
+        if self.device == "cpu":
+            return staging
+        on_device = staging.to(self.device, non_blocking=True)
+        slot["event"] = self.torch.cuda.Event()
+        slot["event"].record()
+        return on_device
+
+    def _copy(self, target: np.ndarray, source: np.ndarray) -> None:
+        """Copy a block into the staging buffer, in parallel row ranges on CUDA."""
+        parts = min(self._threads, max(1, len(source) // 64))
+        if self._copier is None or parts == 1:
+            np.copyto(target, source, casting="unsafe")
+            return
+        bounds = np.linspace(0, len(source), parts + 1).astype(int)
+        jobs = [
+            self._copier.submit(np.copyto, target[a:b], source[a:b], casting="unsafe")
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
+        for job in jobs:
+            job.result()
+
+    def vector(self, values: np.ndarray, dtype: np.dtype | str) -> Any:
+        return self.torch.as_tensor(np.array(values, dtype=dtype), device=self.device)
+
+    def empty(self, count: int, dtype: str) -> Any:
+        return self.torch.empty(count, dtype=self._dtype(dtype), device=self.device)
+
+    def exp(self, x: Any) -> Any:
+        return x.exp()
+
+    def log(self, x: Any) -> Any:
+        return x.log()
+
+    def clip(self, x: Any, low: float, high: float) -> Any:
+        return x.clamp(low, high)
+
+    def where(self, condition: Any, a: Any, b: Any) -> Any:
+        return self.torch.where(condition, a, b)
+
+    def row_max(self, x: Any) -> Any:
+        return x.amax(dim=1)
+
+    def row_min(self, x: Any) -> Any:
+        return x.amin(dim=1)
+
+    def pick(self, x: Any, index: Any) -> Any:
+        return x.gather(1, index[:, None])[:, 0]
+
+    def rowdot(self, a: Any, b: Any) -> Any:
+        return (a * b).sum(dim=1)
+
+    def to_host(self, values: Any) -> np.ndarray:
+        return values.cpu().numpy()
+
+
+def select(backend: str, device: str, input_bytes: int = 0) -> NumpyOps | TorchOps:
+    """The ops for `--backend` / `--device` (auto: numpy on CPU, torch on CUDA)."""
+    if device == "auto":
+        device = "cuda" if input_bytes >= CUDA_AUTO_MIN_BYTES and _cuda_available() else "cpu"
+    if backend == "auto":
+        backend = "torch" if device == "cuda" else "numpy"
+    if backend == "numpy":
+        if device != "cpu":
+            raise XentError("the numpy backend runs on the CPU only: use --backend torch for CUDA")
+        return NumpyOps()
+    if backend == "torch":
+        if device not in ("cpu", "cuda"):
+            raise XentError(f"unknown device {device!r} (cpu, cuda or auto)")
+        return TorchOps(device)
+    raise XentError(f"unknown backend {backend!r} (numpy, torch or auto)")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
