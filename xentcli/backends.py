@@ -26,10 +26,12 @@ NUMPY_BLOCK_BYTES = 1 << 19
 TORCH_CPU_BLOCK_BYTES = 1 << 22
 CUDA_BLOCK_BYTES = 1 << 26
 
-# `--device auto` picks CUDA only for inputs at least this large: below it,
-# torch's import and CUDA's start-up (about 2 s together) cost more than the
-# GPU saves over numpy. Measured on an H100 (benchmarks/gpu_check.py).
-CUDA_AUTO_MIN_BYTES = 1 << 30
+# `--device auto` picks CUDA only for inputs at least this large. Measured on
+# an H200 host (benchmarks/results/gpu_check_h200.txt): torch's import plus
+# CUDA's start-up take 3.6 s in a fresh process; after that CUDA runs at
+# ~16 GB/s end to end and numpy at ~1.6 GB/s, so the GPU wins from about
+# 3.6 s / (1/1.6 - 1/16) s/GB = 6.4 GB.
+CUDA_AUTO_MIN_BYTES = 6 << 30
 
 
 class NumpyOps:
