@@ -161,3 +161,13 @@ def test_version_and_help():
     assert help_text.exit_code == 0
     for option in ("--weight", "--ignore-index", "--label-smoothing", "--format", "--fail-above"):
         assert option in help_text.stdout
+
+
+def test_class_names_are_shown_literally_not_as_markup(tmp_path):
+    logits = write_csv(tmp_path / "x.csv", [[1, 2], [3, 1]], header=["[red]a[/red]", "[bold]b"])
+    labels = write_csv(tmp_path / "y.csv", ["[bold]b", "[red]a[/red]"])
+    result = xent("compute", logits, labels, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "p([red]a[/red])" in result.stdout and "1 [bold]b" in result.stdout
+    explained = xent("explain", logits, labels, env={"COLUMNS": "200"})
+    assert "[bold]b ◀ target" in explained.stdout

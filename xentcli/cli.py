@@ -32,6 +32,12 @@ class Format(str, enum.Enum):
     value = "value"
 
 
+class ExplainFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 class InputKind(str, enum.Enum):
     logits = "logits"
     probs = "probs"
@@ -122,10 +128,11 @@ def _root(
     """Compute and explain cross-entropy losses on data files, exactly as PyTorch does."""
 
 
-# Options shared by every command that reads a batch.
+# Options shared by every command that reads a batch. Every default is None,
+# so that an option left out falls through to xent.yaml, then to Settings.
 LogitsArg = Annotated[
     Optional[str],
-    typer.Argument(help="Logits (or probs / log-probs) file: CSV, TSV, TXT, NPY, NPZ, .gz; '-' for stdin.", show_default=False),
+    typer.Argument(help="Logits (or probs / log-probs) file: CSV, TSV, TXT, NPY, NPZ, .pt, .gz; '-' for stdin.", show_default=False),
 ]
 LabelsArg = Annotated[
     Optional[str],
@@ -143,18 +150,21 @@ ClassAxisOpt = Annotated[Optional[int], typer.Option("--class-axis", help="Axis 
 DTypeOpt = Annotated[Optional[DType], typer.Option("--dtype", help="Compute in this dtype. [default: the input's]", show_default=False)]
 DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Text delimiter: , ; tab or space. [default: sniffed]", show_default=False)]
 HeaderOpt = Annotated[Optional[bool], typer.Option("--header/--no-header", help="Force a header row on or off. [default: detected]", show_default=False)]
-BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="[default: auto]", show_default=False)]
+BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="[default: auto: numpy on cpu, torch on cuda]", show_default=False)]
 DeviceOpt = Annotated[Optional[Device], typer.Option("--device", help="[default: cpu]", show_default=False)]
-PrecisionOpt = Annotated[int, typer.Option("--precision", min=0, max=17, help="Decimals in the table.")]
+PrecisionOpt = Annotated[Optional[int], typer.Option("--precision", min=0, max=17, help="Decimals shown. [default: 4]", show_default=False)]
+ConfigOpt = Annotated[Optional[str], typer.Option("--config", help="Read options from this YAML file. [default: xent.yaml or .xent.yaml here or above; $XENT_CONFIG]", show_default=False)]
+NoConfigOpt = Annotated[bool, typer.Option("--no-config", help="Ignore any config file.")]
+QuietOpt = Annotated[Optional[bool], typer.Option("--quiet", "-q", help="No notices or warnings on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No notices or warnings on stderr.")]
 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": None, "whitespace": None}
+EXAMPLE_NOTICE = "no input given: using the bundled example (the seed notebook's 3×5 batch, targets [3, 0, 2])"
 
 
 @dataclass(frozen=True)
-class BatchOptions:
-    """How to read the inputs and compute the loss, with every default resolved."""
+class Settings:
+    """Every option of a run: the command line over xent.yaml over these defaults."""
 
     logits: str | None = None
     labels: str | None = None
@@ -172,16 +182,34 @@ class BatchOptions:
     header: bool | None = None
     backend: str = "auto"
     device: str = "cpu"
+    format: str = "table"
+    per_row: bool = False
+    rows: int = 20
+    precision: int = 4
+    output: str | None = None
+    fail_above: float | None = None
+    quiet: bool = False
+    row: int = 0
+    config: str | None = None
 
     @classmethod
-    def from_cli(cls, **given: Any) -> BatchOptions:
-        values = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in given.items() if v is not None}
-        if "classes" in values:
+    def resolve(cls, given: dict[str, Any], formats: tuple[str, ...]) -> Settings:
+        """Merge the command line (`given`, None for left out) over the config file."""
+        from . import config
+
+        path = config.locate(given.pop("config", None), given.pop("no_config", False))
+        from_file = config.load(path) if path else {}
+        if from_file.get("format") not in formats:
+            from_file.pop("format", None)
+        chosen = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in given.items() if v is not None}
+        values = {**from_file, **chosen}
+        if isinstance(values.get("classes"), str):
             values["classes"] = tuple(c.strip() for c in values["classes"].split(","))
-        if "delimiter" in values:
-            text = values["delimiter"]
-            values["delimiter"] = DELIMITER_NAMES.get(text.lower(), text)
-        return cls(**values)
+        if values.get("delimiter") is not None:
+            values["delimiter"] = DELIMITER_NAMES.get(values["delimiter"].lower(), values["delimiter"])
+        if values.get("label_col") is not None:
+            values["label_col"] = str(values["label_col"])
+        return cls(**values, config=None if path is None else str(path))
 
     def engine_options(self) -> dict[str, Any]:
         """What the JSON reports under "options": every setting that moves the number."""
@@ -191,51 +219,53 @@ class BatchOptions:
             "ignore_index": self.ignore_index,
             "label_smoothing": self.label_smoothing,
             "class_axis": self.class_axis,
+            "config": self.config,
         }
 
 
-def _compute(options: BatchOptions, quiet: bool):
+def _compute(settings: Settings):
+    """Read the batch (or the bundled example) and compute its loss."""
     from .inputs import example_batch, load_batch, read_weights
     from .loss import cross_entropy
 
-    if options.logits is None:
-        if options.labels is not None:
+    if settings.logits is None:
+        if settings.labels is not None:
             raise XentError("LABELS given without LOGITS")
-        if not quiet:
-            _notice("no input given: using the bundled example (the seed notebook's 3×5 batch, targets [3, 0, 2])")
+        if not settings.quiet:
+            _notice(EXAMPLE_NOTICE)
         batch = example_batch()
     else:
         batch = load_batch(
-            options.logits,
-            options.labels,
-            key=options.key,
-            label_col=options.label_col,
-            classes=options.classes,
-            class_axis=options.class_axis,
-            delimiter=options.delimiter,
-            header=options.header,
-            dtype=options.dtype,
+            settings.logits,
+            settings.labels,
+            key=settings.key,
+            label_col=settings.label_col,
+            classes=settings.classes,
+            class_axis=settings.class_axis,
+            delimiter=settings.delimiter,
+            header=settings.header,
+            dtype=settings.dtype,
         )
-    weight = read_weights(options.weight) if options.weight else None
+    weight = read_weights(settings.weight) if settings.weight else None
     result = cross_entropy(
         batch.logits,
         batch.target,
         weight=weight,
-        ignore_index=options.ignore_index,
-        reduction=options.reduction,
-        label_smoothing=options.label_smoothing,
-        input=options.input,
+        ignore_index=settings.ignore_index,
+        reduction=settings.reduction,
+        label_smoothing=settings.label_smoothing,
+        input=settings.input,
         class_axis=batch.class_axis,
-        backend=options.backend,
-        device=options.device,
-        dtype=options.dtype,
+        backend=settings.backend,
+        device=settings.device,
+        dtype=settings.dtype,
         locate_logits=batch.locate_logits,
         locate_labels=batch.locate_labels,
     )
-    if not quiet:
+    if not settings.quiet:
         for warning in result.warnings:
             _notice(f"warning: {warning}")
-    return batch, result
+    return batch, weight, result
 
 
 @app.command()
@@ -257,76 +287,153 @@ def compute(
     backend: BackendOpt = None,
     device: DeviceOpt = None,
     format: Annotated[
-        Format, typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format.")
-    ] = Format.table,
-    per_row: Annotated[bool, typer.Option("--per-row", help="Include per-row numbers in json/yaml.")] = False,
-    rows: Annotated[int, typer.Option("--rows", min=0, help="Rows shown in the table (head and tail); 0 = all.")] = 20,
-    precision: PrecisionOpt = 4,
+        Optional[Format],
+        typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format. [default: table]", show_default=False),
+    ] = None,
+    per_row: Annotated[Optional[bool], typer.Option("--per-row", help="Include per-row numbers in json/yaml.")] = None,
+    rows: Annotated[
+        Optional[int], typer.Option("--rows", min=0, help="Rows shown in the table (head and tail); 0 = all. [default: 20]", show_default=False)
+    ] = None,
+    precision: PrecisionOpt = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,
     fail_above: Annotated[
         Optional[float], typer.Option("--fail-above", help="Exit 1 if the reduced loss is above X (or NaN).")
     ] = None,
-    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
+    quiet: QuietOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compute the loss over a batch and show it per row."""
-    options = BatchOptions.from_cli(
-        logits=logits, labels=labels, input=input, weight=weight, ignore_index=ignore_index,
-        label_smoothing=label_smoothing, reduction=reduction, classes=classes, label_col=label_col,
-        key=key, class_axis=class_axis, dtype=dtype, delimiter=delimiter, header=header,
-        backend=backend, device=device,
-    )
-    batch, result = _compute(options, quiet)
+    given = dict(locals())
+    given.pop("debug")
+    settings = Settings.resolve(given, tuple(f.value for f in Format))
+    batch, _, result = _compute(settings)
     from . import render
 
-    report = render.Report(result, batch, options.engine_options())
-    _emit(report, format, per_row=per_row, rows=rows, precision=precision, output=output)
+    report = render.Report(result, batch, settings.engine_options())
+    _emit(report, settings)
     gated = result.mean if result.loss is None else result.loss
-    if fail_above is not None and (math.isnan(gated) or gated > fail_above):
-        _notice(f"loss {gated!r} is above --fail-above {fail_above!r}")
+    if settings.fail_above is not None and (math.isnan(gated) or gated > settings.fail_above):
+        _notice(f"loss {gated!r} is above --fail-above {settings.fail_above!r}")
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
-def _emit(report, format: Format, *, per_row: bool, rows: int, precision: int, output: str | None) -> None:
+@app.command()
+def explain(
+    logits: LogitsArg = None,
+    labels: LabelsArg = None,
+    row: Annotated[
+        Optional[int], typer.Option("--row", "-R", help="The row to explain: 0-based, negative from the end. [default: 0]", show_default=False)
+    ] = None,
+    input: InputOpt = None,
+    weight: WeightOpt = None,
+    ignore_index: IgnoreOpt = None,
+    label_smoothing: SmoothingOpt = None,
+    reduction: ReductionOpt = None,
+    classes: ClassesOpt = None,
+    label_col: LabelColOpt = None,
+    key: KeyOpt = None,
+    class_axis: ClassAxisOpt = None,
+    dtype: DTypeOpt = None,
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
+    format: Annotated[
+        Optional[ExplainFormat], typer.Option("--format", "-f", help="Output format. [default: table]", show_default=False)
+    ] = None,
+    precision: PrecisionOpt = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
+    quiet: QuietOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Explain one row's loss step by step, as the seed notebook does."""
+    given = dict(locals())
+    given.pop("debug")
+    settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
+    batch, weight, result = _compute(settings)
+    from . import render_explain
+    from .explain import explain_row, resolve_row
+
+    position = resolve_row(settings.row, result.rows)
+    explanation = explain_row(
+        batch.logits,
+        batch.target,
+        result,
+        position,
+        class_axis=batch.class_axis,
+        weight=weight,
+        ignore_index=settings.ignore_index,
+        label_smoothing=settings.label_smoothing,
+        input=settings.input,
+        class_names=batch.class_names,
+        where=batch.locate_logits(position),
+    )
+    if settings.format == "json":
+        _write(render_explain.to_json(explanation), settings.output)
+    elif settings.format == "markdown":
+        _write(render_explain.to_markdown(explanation, settings.precision), settings.output)
+    else:
+        _print(render_explain.table(explanation, settings.precision), settings.output)
+
+
+def _emit(report, settings: Settings) -> None:
     from . import render
 
-    if format is Format.table:
-        text = _table_text(report, rows, precision, to_file=output is not None)
-        if text is None:
-            return
-    elif format is Format.json:
-        text = render.to_json(report, per_row)
-    elif format is Format.yaml:
-        text = render.to_yaml(report, per_row)
-    elif format in (Format.csv, Format.tsv):
-        text = render.to_csv(report, "," if format is Format.csv else "\t")
+    if settings.format == "table":
+        _print(_table(report, settings), settings.output)
+    elif settings.format == "json":
+        _write(render.to_json(report, settings.per_row), settings.output)
+    elif settings.format == "yaml":
+        _write(render.to_yaml(report, settings.per_row), settings.output)
+    elif settings.format in ("csv", "tsv"):
+        _write(render.to_csv(report, "," if settings.format == "csv" else "\t"), settings.output)
     else:
-        text = render.to_value(report)
+        _write(render.to_value(report), settings.output)
+
+
+def _write(text: str, output: str | None) -> None:
+    """Data to stdout, or to a file written atomically."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
-    else:
-        try:
-            render.write_atomically(output, text)
-        except OSError as error:
-            raise XentError(f"cannot write: {error.strerror}", output) from None
+        return
+    from .render import write_atomically
+
+    try:
+        write_atomically(output, text)
+    except OSError as error:
+        raise XentError(f"cannot write: {error.strerror}", output) from None
 
 
-def _table_text(report, rows: int, precision: int, to_file: bool) -> str | None:
-    """Print the table to the terminal, or return it as plain text for a file."""
+def _print(drawing, output: str | None) -> None:
+    """A rich drawing to the terminal (colour only there), or as plain text to a file."""
+    from rich.console import Console
+
+    if output is None:
+        Console().print(drawing)
+        return
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(drawing)
+    _write(console.file.getvalue(), output)
+
+
+def _table(report, settings: Settings):
     from rich.console import Console
 
     from . import render
     from .loss import ClassRows, softmax
 
-    shown, hidden = render.shown_positions(report.result.rows, rows)
+    shown, hidden = render.shown_positions(report.result.rows, settings.rows)
     probabilities = softmax(
         ClassRows(report.batch.logits, report.batch.class_axis).take(shown).astype(report.result.dtype),
-        report.options["input"],
+        settings.input,
     )
-    console = Console(file=io.StringIO(), width=120, color_system=None) if to_file else Console()
-    console.print(render.table(report, probabilities, shown, hidden, precision, console.width))
-    return console.file.getvalue() if to_file else None
+    width = 120 if settings.output else Console().width
+    return render.table(report, probabilities, shown, hidden, settings.precision, width)
 
 
 def main() -> None:

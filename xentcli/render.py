@@ -193,11 +193,12 @@ def table(
         caption=f"… {hidden} rows not shown (--rows 0 shows all) …" if hidden else None,
         caption_justify="left",
     )
+    # Text, never markup: class names come from the user's files.
     grid.add_column("row" if not report.extra_dims else "index", justify="right")
     grid.add_column("target", justify="left")
     if all_classes:
         for c in range(result.classes):
-            grid.add_column(f"p({report.class_name(c)})", justify="right")
+            grid.add_column(Text(f"p({report.class_name(c)})"), justify="right")
     else:
         grid.add_column("p(t)", justify="right")
         grid.add_column(f"top {TOP_K}", justify="left")
@@ -216,7 +217,7 @@ def table(
         target_cell = "ignored" if ignored else _named(report, target)
         if result.soft and not ignored:
             target_cell += " (soft)"
-        cells: list[Any] = [label, target_cell]
+        cells: list[Any] = [label, Text(target_cell)]
         if all_classes:
             for c in range(result.classes):
                 style = "bold reverse" if c == target and not ignored else ""
@@ -224,7 +225,7 @@ def table(
         else:
             cells.append("—" if ignored else fmt.format(p[target]))
             top = np.argsort(-p, kind="stable")[:TOP_K]
-            cells.append("  ".join(f"{report.class_name(int(c))}:{fmt.format(p[c])}" for c in top))
+            cells.append(Text("  ".join(f"{report.class_name(int(c))}:{fmt.format(p[c])}" for c in top)))
         cells.append("—" if ignored else fmt.format(result.log_p_target[position]))
         cells.append(fmt.format(result.losses[position]))
         mark = Text("", style="dim") if ignored else (
@@ -268,5 +269,5 @@ def summary(report: Report, precision: int):
         lines.add_row("accuracy", f"{result.accuracy:.1%} ({correct}/{counted})")
     lines.add_row("perplexity", f"{result.perplexity:.{precision}g}")
     device = f"{result.device} ({result.device_name})" if result.device_name else result.device
-    lines.add_row("computed", f"{result.backend} · {device} · {result.dtype}")
+    lines.add_row("computed", Text(f"{result.backend} · {device} · {result.dtype}"))
     return lines

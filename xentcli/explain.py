@@ -1,0 +1,208 @@
+"""The step-by-step derivation of one row's loss, as data.
+
+Each step of the seed notebook is a field: the logits, their max m, x - m,
+e^(x - m) and its sum, the softmax, log p of the target, the loss; then the
+same value by the second route (log_softmax, then NLL), torch's own value
+for the row when torch is installed, and how the row enters the batch. The
+steps are computed here in float64, independently of the engine, and the
+engine's value for the row is kept beside them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import XentError
+from .loss import ClassRows, InputKind, Result
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One row of a batch, taken apart."""
+
+    row: int
+    index: tuple[int, ...]
+    rows: int
+    where: str
+    input: InputKind
+    class_names: tuple[str, ...] | None
+    target: int
+    soft_labels: np.ndarray | None
+    ignored: bool
+    ignore_index: int
+    logits: np.ndarray
+    max: float | None
+    shifted: np.ndarray | None
+    exp: np.ndarray | None
+    sum_exp: float | None
+    log_sum_exp: float
+    softmax: np.ndarray
+    log_softmax: np.ndarray
+    log_p_target: float
+    nll: float
+    weight: np.ndarray | None
+    label_smoothing: float
+    smoothing_term: float | None
+    soft_terms: np.ndarray | None
+    loss: float
+    second_route: float
+    torch_loss: float | None
+    engine_loss: float
+    reduction: str
+    batch_loss: float
+    batch_sum: float
+    weight_sum: float
+    share: float
+    rank: int
+
+    @property
+    def target_weight(self) -> float:
+        return 1.0 if self.weight is None else float(self.weight[self.target])
+
+    @property
+    def classes(self) -> int:
+        return len(self.logits)
+
+    def class_name(self, index: int) -> str:
+        names = self.class_names
+        return names[index] if names and 0 <= index < len(names) else str(index)
+
+
+def resolve_row(row: int, rows: int) -> int:
+    """A 0-based row, negative from the end as in Python; out of range is an error."""
+    if not -rows <= row < rows:
+        raise XentError(f"--row {row} is out of range: the batch has {rows} rows (0..{rows - 1}, or -{rows}..-1)")
+    return row % rows
+
+
+def explain_row(
+    logits: np.ndarray,
+    target: np.ndarray,
+    result: Result,
+    row: int,
+    *,
+    class_axis: int = 1,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    input: InputKind = "logits",
+    class_names: tuple[str, ...] | None = None,
+    where: str | None = None,
+) -> Explanation:
+    """Take row `row` of a batch apart; `result` is the engine's result for the batch."""
+    position = resolve_row(row, result.rows)
+    rows = ClassRows(logits, class_axis)
+    x = rows.take([position])[0].astype(np.float64)
+    classes = len(x)
+    soft = result.soft
+    q = ClassRows(target, class_axis).take([position])[0].astype(np.float64) if soft else None
+    t = int(result.target[position])
+    ignored = bool(result.ignored_mask[position])
+    w = None if weight is None else np.asarray(weight, dtype=np.float64)
+
+    class_weights = np.ones(classes) if w is None else w
+    smoothed = None if q is None else q * (1 - label_smoothing) + label_smoothing / classes
+
+    def row_loss(log_probs: np.ndarray) -> float:
+        """torch's loss for this row, from a vector of log-probabilities."""
+        if smoothed is not None:
+            return float(-(class_weights * smoothed * log_probs).sum())
+        if ignored:
+            return 0.0
+        value = -class_weights[t] * log_probs[t]
+        if label_smoothing:
+            value = (1 - label_smoothing) * value + label_smoothing / classes * -(class_weights * log_probs).sum()
+        return float(value)
+
+    top = shifted = exps = sum_exp = None
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if input == "logits":
+            top = float(x.max())
+            shifted = x - top
+            exps = np.exp(shifted)
+            sum_exp = float(exps.sum())
+            log_sum_exp = math.log(sum_exp)
+            log_p = shifted - log_sum_exp  # the steps: (x - m) - log sum e^(x - m)
+            log_softmax = x - (top + log_sum_exp)  # the second route: x - logsumexp(x)
+        else:
+            if input == "probs":
+                eps = np.finfo(result.dtype).eps
+                log_p = np.log(np.clip(x, eps, 1 - eps))
+            else:
+                log_p = x.copy()
+            log_sum_exp = 0.0
+            log_softmax = log_p
+        softmax = np.exp(log_p)
+        log_p_target = float(log_p[t]) if 0 <= t < classes else math.nan
+        loss, second_route = row_loss(log_p), row_loss(log_softmax)
+        smoothing_term = float(-(class_weights * log_p).sum()) if label_smoothing and q is None else None
+        soft_terms = None if smoothed is None else -class_weights * smoothed * log_p
+
+    losses = result.losses
+    total = result.sum
+    return Explanation(
+        row=position,
+        index=rows.index(position),
+        rows=result.rows,
+        where=where or f"row {position}",
+        input=input,
+        class_names=class_names,
+        target=t,
+        soft_labels=q,
+        ignored=ignored,
+        ignore_index=ignore_index,
+        logits=x,
+        max=top,
+        shifted=shifted,
+        exp=exps,
+        sum_exp=sum_exp,
+        log_sum_exp=log_sum_exp,
+        softmax=softmax,
+        log_softmax=log_p,
+        log_p_target=log_p_target,
+        nll=-log_p_target,
+        weight=w,
+        label_smoothing=label_smoothing,
+        smoothing_term=smoothing_term,
+        soft_terms=soft_terms,
+        loss=loss,
+        second_route=second_route,
+        torch_loss=_torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax),
+        engine_loss=float(losses[position]),
+        reduction=result.reduction,
+        batch_loss=result.sum if result.reduction == "sum" else result.mean,
+        batch_sum=total,
+        weight_sum=result.weight_sum,
+        share=float(losses[position] / total) if total else math.nan,
+        rank=int((losses > losses[position]).sum()) + 1,
+    )
+
+
+def _torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax) -> float | None:
+    """torch's CrossEntropyLoss for this row alone (reduction none), if torch is installed.
+
+    For probabilities and log-probabilities torch is given log p, which its
+    log_softmax leaves as it is: that is nll_loss, as torch users compute it.
+    """
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    scores = torch.from_numpy(np.ascontiguousarray(x if input == "logits" else log_softmax))[None]
+    if q is not None:
+        target = torch.from_numpy(q)[None]
+    else:
+        target = torch.tensor([t])
+    value = F.cross_entropy(
+        scores,
+        target,
+        weight=None if w is None else torch.from_numpy(w),
+        ignore_index=ignore_index if q is None else -100,
+        reduction="none",
+        label_smoothing=label_smoothing,
+    )
+    return float(value[0])

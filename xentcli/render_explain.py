@@ -1,0 +1,273 @@
+"""Renderers for `xent explain`: a rich table, JSON and Markdown of one row's derivation.
+
+The table and the Markdown share their content: the per-class columns
+(`class_table`) and the numbered steps (`steps`) are built once, as text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from .explain import Explanation
+
+MAX_CLASS_ROWS = 12
+TOP_K = 5
+BAR_WIDTH = 20
+EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(p: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of p * width cells, to eighths of a cell."""
+    if not math.isfinite(p) or p <= 0:
+        return ""
+    eighths = round(min(p, 1.0) * width * 8)
+    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def shown_classes(e: Explanation) -> tuple[list[int], int]:
+    """The classes the table lists (all, or the top k and the target) and how many it leaves out."""
+    if e.classes <= MAX_CLASS_ROWS:
+        return list(range(e.classes)), 0
+    order = list(np.argsort(-e.softmax, kind="stable")[:TOP_K])
+    if 0 <= e.target < e.classes and e.target not in order:
+        order.append(e.target)
+    return [int(c) for c in order], e.classes - len(order)
+
+
+def class_table(e: Explanation, precision: int) -> tuple[list[str], list[list[str]], str | None]:
+    """(header, rows, note) of the per-class table; note sums up the classes left out."""
+    f = _formatter(precision)
+    header = ["class"]
+    if e.input == "logits":
+        header += ["logit x", "x − m", "e^(x−m)"]
+    elif e.input == "probs":
+        header += ["p given"]
+    else:
+        header += ["log p given"]
+    header += ["p", "", "log p"]
+    if e.soft_labels is not None:
+        header += ["q", "−w·q′·log p" if e.weight is not None or e.label_smoothing else "−q·log p"]
+    elif e.weight is not None:
+        header += ["w"]
+    classes, left_out = shown_classes(e)
+    rows = []
+    for c in classes:
+        name = e.class_name(c) + (" ◀ target" if c == e.target and e.soft_labels is None else "")
+        cells = [name]
+        if e.input == "logits":
+            cells += [f(e.logits[c]), f(e.shifted[c]), f(e.exp[c])]
+        else:
+            cells += [f(e.logits[c])]
+        cells += [f(e.softmax[c]), bar(float(e.softmax[c])), f(e.log_softmax[c])]
+        if e.soft_labels is not None:
+            cells += [f(e.soft_labels[c]), f(e.soft_terms[c])]
+        elif e.weight is not None:
+            cells += [f(e.weight[c])]
+        rows.append(cells)
+    note = None
+    if left_out:
+        rest = 1.0 - float(e.softmax[classes].sum())
+        note = f"… {left_out} more classes, holding p = {f(max(rest, 0.0))} together"
+    return header, rows, note
+
+
+def _formatter(precision: int):
+    def f(value: float) -> str:
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        return f"{value:.{precision}f}".replace("-", "−")
+
+    return f
+
+
+def title(e: Explanation) -> str:
+    place = f"position {e.index}" if len(e.index) > 1 else f"row {e.row}"
+    if e.soft_labels is not None:
+        target = "soft labels"
+    elif e.ignored:
+        target = f"target {e.target} (= --ignore-index: ignored)"
+    else:
+        target = f"target {e.class_name(e.target)}" + (f" ({e.target})" if e.class_names else "")
+    return f"{place} of {e.rows} · {e.where} · {target}"
+
+
+def steps(e: Explanation, precision: int) -> list[str]:
+    """The derivation, one numbered step a line, with the numbers."""
+    f = _formatter(precision)
+    lines: list[str] = []
+    t = e.target
+    if e.input == "logits":
+        lines.append(f"m = max x = {f(e.max)}: subtracting it makes every x − m ≤ 0, so e^(x−m) ≤ 1 cannot overflow")
+        lines.append(f"Σ e^(x−m) = {f(e.sum_exp)}, log Σ = {f(e.log_sum_exp)}")
+        lines.append("softmax p = e^(x−m) / Σ (the bars)")
+        if e.soft_labels is None and not e.ignored:
+            lines.append(
+                f"log p_target = (x_t − m) − log Σ = {f(e.shifted[t])} − {f(e.log_sum_exp)} = {f(e.log_p_target)}"
+            )
+    elif e.input == "probs":
+        eps = float(np.finfo(np.float64).eps)
+        lines.append(f"the input holds probabilities: clipped to [eps, 1 − eps] (eps = {eps:.3g}, scikit-learn's log_loss), then log p")
+        if e.soft_labels is None and not e.ignored:
+            lines.append(f"log p_target = log {f(e.softmax[t])} = {f(e.log_p_target)}")
+    else:
+        lines.append("the input holds log-probabilities (as torch's nll_loss takes them): log p is given, p = e^(log p)")
+        if e.soft_labels is None and not e.ignored:
+            lines.append(f"log p_target = {f(e.log_p_target)}")
+    lines += _loss_steps(e, f)
+    checks = [f"nll_loss(log_softmax(x), t) = {f(e.second_route)}"]
+    if e.torch_loss is not None:
+        checks.append(f"torch CrossEntropyLoss (this row) = {f(e.torch_loss)}")
+    checks.append(f"xent compute = {f(e.engine_loss)}")
+    lines.append("check: " + " · ".join(checks))
+    lines.append(_batch_line(e, f))
+    return lines
+
+
+def _loss_steps(e: Explanation, f) -> list[str]:
+    classes, smoothing = e.classes, e.label_smoothing
+    if e.ignored:
+        return [
+            f"the target is the ignore index {e.ignore_index}: the row contributes 0 to the sum "
+            "and is left out of the mean's denominator (it is counted as ignored)"
+        ]
+    if e.soft_labels is not None:
+        terms = "w_c · " if e.weight is not None else ""
+        lines = []
+        if smoothing:
+            lines.append(f"label smoothing ε = {smoothing:g}: q′ = (1 − ε)·q + ε/C = (1 − {smoothing:g})·q + {smoothing:g}/{classes}")
+        q = "q′" if smoothing else "q"
+        lines.append(f"loss = Σ_c −{terms}{q}_c · log p_c = {f(e.loss)} (soft labels: a sum over every class)")
+        return lines
+    nll = f"−log p_target = {f(e.nll)}"
+    if e.weight is not None:
+        nll = f"w_target · (−log p_target) = {f(e.target_weight)} × {f(e.nll)} = {f(e.target_weight * e.nll)}"
+    if not smoothing:
+        return [f"loss = {nll}"]
+    weighted = "w_c · " if e.weight is not None else ""
+    return [
+        f"NLL term = {nll}",
+        f"smoothing term = Σ_c −{weighted}log p_c = {f(e.smoothing_term)}",
+        f"loss = (1 − ε)·NLL + ε/C·smoothing = (1 − {smoothing:g})·NLL + {smoothing:g}/{classes}·smoothing = {f(e.loss)}",
+    ]
+
+
+def _batch_line(e: Explanation, f) -> str:
+    rank = f"rank {e.rank} of {e.rows} (1 = highest loss)"
+    if e.reduction == "sum":
+        return f"in the batch: {f(e.engine_loss)} of the sum {f(e.batch_sum)} ({_percent(e.share)}); {rank}"
+    if e.soft_labels is not None:
+        denominator = f"{e.weight_sum:g} rows"
+    elif e.weight is not None:
+        denominator = f"Σ w_target {f(e.weight_sum)}"
+    else:
+        denominator = f"{e.weight_sum:g} counted rows"
+    return (
+        f"in the batch: the mean {f(e.batch_loss)} = sum {f(e.batch_sum)} / {denominator}; "
+        f"this row is {_percent(e.share)} of the sum; {rank}"
+    )
+
+
+def _percent(share: float) -> str:
+    return "n/a" if not math.isfinite(share) else f"{share:.1%}"
+
+
+def table(e: Explanation, precision: int):
+    """The rich renderable."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    header, rows, note = class_table(e, precision)
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False,
+                 caption=note, caption_justify="left")
+    # Text, never markup: class names and file names come from the user's files.
+    for name in header:
+        justify = "left" if name in ("class", "") else "right"
+        grid.add_column(Text(name), justify=justify, style="cyan" if name == "" else None)
+    classes, _ = shown_classes(e)
+    for c, cells in zip(classes, rows):
+        grid.add_row(*map(Text, cells), style="bold" if c == e.target and e.soft_labels is None else None)
+    numbered = Table.grid(padding=(0, 1))
+    numbered.add_column(justify="right", style="dim")
+    numbered.add_column()
+    for k, line in enumerate(steps(e, precision), start=1):
+        numbered.add_row(f"{k}." if not line.startswith(("check", "in the batch")) else "", Text(line))
+    return Group(Text(title(e), style="bold"), Text(""), grid, Text(""), numbered)
+
+
+def to_markdown(e: Explanation, precision: int) -> str:
+    header, rows, note = class_table(e, precision)
+    lines = [f"### {title(e)}", "", "| " + " | ".join(h or "bar" for h in header) + " |"]
+    lines.append("|" + "|".join(":--" if h in ("class", "") else "--:" for h in header) + "|")
+    lines += ["| " + " | ".join(c.replace("|", "\\|") or " " for c in cells) + " |" for cells in rows]
+    if note:
+        lines += ["", note]
+    lines.append("")
+    for k, line in enumerate(steps(e, precision), start=1):
+        lines.append(f"{k}. {line}")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _vector(values: np.ndarray | None) -> list[float | None] | None:
+    return None if values is None else [_number(v) for v in values]
+
+
+def as_dict(e: Explanation) -> dict[str, Any]:
+    """Every step by name (SPEC §5): non-finite numbers are null."""
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "row": e.row,
+        "index": list(e.index),
+        "rows": e.rows,
+        "where": e.where,
+        "input": e.input,
+        "target": None if e.soft_labels is not None else e.target,
+        "target_name": None if e.soft_labels is not None or e.ignored else e.class_name(e.target),
+        "ignored": e.ignored,
+        "logits": _vector(e.logits),
+        "max": None if e.max is None else _number(e.max),
+        "shifted": _vector(e.shifted),
+        "exp": _vector(e.exp),
+        "sum_exp": None if e.sum_exp is None else _number(e.sum_exp),
+        "log_sum_exp": _number(e.log_sum_exp),
+        "softmax": _vector(e.softmax),
+        "log_softmax": _vector(e.log_softmax),
+        "log_p_target": _number(e.log_p_target),
+        "loss": _number(e.loss),
+        "second_route": _number(e.second_route),
+        "torch_loss": None if e.torch_loss is None else _number(e.torch_loss),
+        "engine_loss": _number(e.engine_loss),
+        "reduction": e.reduction,
+        "batch_loss": _number(e.batch_loss),
+        "batch_sum": _number(e.batch_sum),
+        "weight_sum": _number(e.weight_sum),
+        "share": _number(e.share),
+        "rank": e.rank,
+    }
+    if e.weight is not None:
+        data["weight"] = _vector(e.weight)
+        data["target_weight"] = None if e.soft_labels is not None else e.target_weight
+    if e.label_smoothing:
+        data["label_smoothing"] = e.label_smoothing
+        data["smoothing_term"] = None if e.smoothing_term is None else _number(e.smoothing_term)
+    if e.soft_labels is not None:
+        data["soft_labels"] = _vector(e.soft_labels)
+        data["soft_terms"] = _vector(e.soft_terms)
+    return data
+
+
+def to_json(e: Explanation) -> str:
+    return json.dumps(as_dict(e), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
