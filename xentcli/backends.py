@@ -9,6 +9,7 @@ torch is imported only when a torch backend is asked for.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,13 +19,18 @@ from .errors import XentError
 
 INSTALL_TORCH = "pip install 'xentcli[torch]'"
 
-# Bytes of logits per block. numpy: small enough that a block's temporaries
-# stay in the L2 cache. torch: large enough to amortise kernel launches; on
+# Bytes of logits per block. numpy: 4 MiB, and at most 64K rows so that the
+# per-row temporaries of short rows stay in cache (measured with two threads
+# by benchmarks/bench.py: smaller blocks pay more Python per element). torch: large enough to amortise kernel launches; on
 # CUDA the GPU holds about four blocks at a time (the block, its shifted and
 # exponentiated copies, and the next block in flight).
-NUMPY_BLOCK_BYTES = 1 << 19
+NUMPY_BLOCK_BYTES = 1 << 22
+NUMPY_BLOCK_ROWS = 1 << 16
 TORCH_CPU_BLOCK_BYTES = 1 << 22
 CUDA_BLOCK_BYTES = 1 << 26
+# Rows of at most this many classes take numpy's short-row paths below
+# (uint8 class ranks need at most 255).
+SHORT_ROW = 32
 
 # `--device auto` picks CUDA only for inputs at least this large. Measured on
 # an H200 host (benchmarks/results/gpu_check_h200.txt): torch's import plus
@@ -40,9 +46,11 @@ class NumpyOps:
     name = "numpy"
     device = "cpu"
     device_name = None
+    # numpy releases the GIL inside its ufuncs: blocks run on every core.
+    threads = min(8, os.cpu_count() or 1)
 
     def block_rows(self, classes: int, itemsize: int) -> int:
-        return max(1, NUMPY_BLOCK_BYTES // max(classes * itemsize, 1))
+        return max(1, min(NUMPY_BLOCK_ROWS, NUMPY_BLOCK_BYTES // max(classes * itemsize, 1)))
 
     def load(self, block: np.ndarray, dtype: np.dtype, channel: str = "logits") -> np.ndarray:
         return np.asarray(block, dtype=dtype)
@@ -55,16 +63,57 @@ class NumpyOps:
 
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
+    abs = staticmethod(np.abs)
     clip = staticmethod(np.clip)
     where = staticmethod(np.where)
+    isfinite = staticmethod(np.isfinite)
 
-    def row_max(self, x: np.ndarray) -> np.ndarray:
-        return x.max(axis=1)
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def exp_shifted(self, x: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """e^(x - top) per row, into this thread's scratch buffer (no fresh pages per block)."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None or scratch.size < x.size or scratch.dtype != x.dtype:
+            scratch = self._local.scratch = np.empty(x.size, dtype=x.dtype)
+        out = scratch[: x.size].reshape(x.shape)
+        np.subtract(x, top[:, None], out=out)
+        return np.exp(out, out=out)
+
+    def sum64(self, x: np.ndarray) -> np.ndarray:
+        return x.sum(dtype=np.float64)
 
     def row_min(self, x: np.ndarray) -> np.ndarray:
         return x.min(axis=1)
 
+    def row_argmax(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of the first maximum, the maximum) of every row; NaN rows give NaN.
+
+        numpy reduces short rows one row at a time (~2 ns an element for 10
+        classes); on the transposed block the same work runs across rows, in
+        SIMD. The first maximum is found as C - max_c((x_c == m) * (C - c)).
+        """
+        classes = x.shape[1]
+        if classes > SHORT_ROW:
+            pred = x.argmax(axis=1)
+            return pred, self.pick(x, pred)
+        columns = np.ascontiguousarray(x.T)
+        top = columns.max(axis=0)
+        rank = np.arange(classes, 0, -1, dtype=np.uint8)[:, None]
+        pred = classes - ((columns == top).view(np.uint8) * rank).max(axis=0).astype(np.int64)
+        return pred, top
+
+    def row_sum(self, x: np.ndarray) -> np.ndarray:
+        # numpy's pairwise sum runs one short row at a time; einsum sums them
+        # ~5x faster. Long rows keep the more accurate pairwise sum.
+        if x.shape[1] <= SHORT_ROW:
+            return np.einsum("ij->i", x)
+        return x.sum(axis=1)
+
     def pick(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """x[i, index[i]] for every row i."""
+        if x.flags.c_contiguous:
+            return x.reshape(-1)[np.arange(len(x)) * x.shape[1] + index]
         return x[np.arange(len(x)), index]
 
     def rowdot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,6 +131,7 @@ class TorchOps:
     """
 
     name = "torch"
+    threads = 1  # torch parallelises each operation itself
 
     def __init__(self, device: str) -> None:
         try:
@@ -153,8 +203,20 @@ class TorchOps:
     def exp(self, x: Any) -> Any:
         return x.exp()
 
+    def exp_shifted(self, x: Any, top: Any) -> Any:
+        return (x - top[:, None]).exp_()
+
     def log(self, x: Any) -> Any:
         return x.log()
+
+    def abs(self, x: Any) -> Any:
+        return x.abs()
+
+    def isfinite(self, x: Any) -> Any:
+        return self.torch.isfinite(x)
+
+    def sum64(self, x: Any) -> Any:
+        return x.sum(dtype=self.torch.float64)
 
     def clip(self, x: Any, low: float, high: float) -> Any:
         return x.clamp(low, high)
@@ -162,8 +224,12 @@ class TorchOps:
     def where(self, condition: Any, a: Any, b: Any) -> Any:
         return self.torch.where(condition, a, b)
 
-    def row_max(self, x: Any) -> Any:
-        return x.amax(dim=1)
+    def row_argmax(self, x: Any) -> tuple[Any, Any]:
+        top, pred = x.max(dim=1)
+        return pred, top
+
+    def row_sum(self, x: Any) -> Any:
+        return x.sum(dim=1)
 
     def row_min(self, x: Any) -> Any:
         return x.amin(dim=1)

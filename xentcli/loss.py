@@ -1,17 +1,22 @@
-"""torch's cross-entropy semantics on numpy arrays, one block of rows at a time.
+"""torch's cross-entropy semantics, one block of rows at a time, on numpy or torch.
 
 Every definition here follows ``torch.nn.functional.cross_entropy`` (and its
 C++ core, LossNLL.cpp): index targets with class weights, ``ignore_index``
 and label smoothing; soft (probability) targets; extra dimensions with the
-class axis anywhere. Log-probabilities are formed from the shifted logits
-``s = x - max(x)`` and ``lse = log(sum(exp(s)))`` so that no finite logit
-overflows; every sum over rows is accumulated in float64.
+class axis anywhere. Log-probabilities come from the row max m and
+``lse = log(sum(exp(x - m)))``, so that no finite logit overflows; every sum
+over rows is accumulated in float64.
+
+The math is written once against a small ops interface (backends.py). On
+numpy the blocks are spread over the CPU's cores (numpy releases the GIL in
+its ufuncs); on torch they stream through the device in order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -21,13 +26,13 @@ from .backends import NumpyOps, TorchOps, select
 from .errors import XentError
 
 Ops = Union[NumpyOps, TorchOps]
-
 InputKind = Literal["logits", "probs", "log-probs"]
 Reduction = Literal["mean", "sum", "none"]
 INPUT_KINDS = ("logits", "probs", "log-probs")
 REDUCTIONS = ("mean", "sum", "none")
 
 Locate = Callable[[int], str]
+Progress = Callable[[int], None]
 
 
 def _row_number(position: int) -> str:
@@ -36,30 +41,35 @@ def _row_number(position: int) -> str:
 
 @dataclass(frozen=True)
 class Result:
-    """A reduced loss and the per-position numbers behind it.
+    """A reduced loss, the counts around it and, if kept, the per-position numbers.
 
     Positions are the rows of the batch, flattened over any extra
-    dimensions (``shape`` gives their original layout). For soft labels
-    ``target`` is the class with the most probability mass.
+    dimensions (``shape`` gives their original layout). The per-position
+    arrays (``losses``, ``log_p_target``, ``pred``, ``target``,
+    ``ignored_mask``) are None when the engine was asked not to keep them.
+    For soft labels ``target`` is the class with the most probability mass.
     """
 
     reduction: Reduction
     sum: float
     mean: float
     weight_sum: float
+    rows: int
     classes: int
     shape: tuple[int, ...]
-    target: np.ndarray
-    pred: np.ndarray
-    log_p_target: np.ndarray
-    losses: np.ndarray
-    ignored_mask: np.ndarray
+    ignored: int
+    correct: int
     soft: bool
     backend: str = "numpy"
     device: str = "cpu"
     device_name: str | None = None
     dtype: str = "float64"
     warnings: tuple[str, ...] = field(default=())
+    losses: np.ndarray | None = None
+    log_p_target: np.ndarray | None = None
+    pred: np.ndarray | None = None
+    target: np.ndarray | None = None
+    ignored_mask: np.ndarray | None = None
 
     @property
     def loss(self) -> float | None:
@@ -69,25 +79,13 @@ class Result:
         return self.mean if self.reduction == "mean" else self.sum
 
     @property
-    def rows(self) -> int:
-        return len(self.losses)
-
-    @property
-    def ignored(self) -> int:
-        return int(self.ignored_mask.sum())
-
-    @property
-    def p_target(self) -> np.ndarray:
-        return np.exp(self.log_p_target)
-
-    @property
-    def correct(self) -> np.ndarray:
-        return (self.pred == self.target) & ~self.ignored_mask
+    def p_target(self) -> np.ndarray | None:
+        return None if self.log_p_target is None else np.exp(self.log_p_target)
 
     @property
     def accuracy(self) -> float:
         counted = self.rows - self.ignored
-        return float(self.correct.sum()) / counted if counted else math.nan
+        return self.correct / counted if counted else math.nan
 
     @property
     def perplexity(self) -> float:
@@ -132,11 +130,18 @@ class ClassRows:
             block = np.moveaxis(block, self.axis, -1)
         return block.reshape(-1, self.classes)
 
-    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (first position, block of about `rows` positions × classes)."""
+    def spans(self, rows: int) -> list[tuple[int, int]]:
+        """Blocks of about `rows` positions, as (first, last + 1) along axis 0."""
         step = max(1, rows // max(self.per_lead, 1))
-        for lead in range(0, self.array.shape[0], step):
-            yield lead * self.per_lead, self._lead_block(lead, lead + step)
+        return [(lead, min(lead + step, self.array.shape[0])) for lead in range(0, self.array.shape[0], step)]
+
+    def block(self, span: tuple[int, int]) -> tuple[int, np.ndarray]:
+        """(first position, the block's rows as positions × classes)."""
+        return span[0] * self.per_lead, self._lead_block(*span)
+
+    def blocks(self, rows: int):
+        """Every block of about `rows` positions, in order."""
+        return (self.block(span) for span in self.spans(rows))
 
     def take(self, positions: np.ndarray) -> np.ndarray:
         """The rows at the given flat positions, as a (len, classes) array."""
@@ -151,6 +156,7 @@ class ClassRows:
         return tuple(int(i) for i in np.unravel_index(position, self.shape))
 
 
+
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype the math runs in: float16 (and smaller) is upcast to float32."""
     if not np.issubdtype(dtype, np.floating):
@@ -158,27 +164,17 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype.itemsize < 4 else np.dtype(dtype)
 
 
-def log_softmax_parts(ops: Ops, x: Any, kind: InputKind, dtype: np.dtype) -> tuple[Any, Any, Any]:
-    """(s, lse, top) with log p = s - lse[:, None] and top the row max of x.
-
-    For logits s is x minus its row max, so exp(s) <= 1 cannot overflow;
-    probabilities are clipped to [eps, 1 - eps] (scikit-learn's log_loss).
-    """
-    top = ops.row_max(x)
-    if kind == "logits":
-        shifted = x - top[:, None]
-        return shifted, ops.log(ops.exp(shifted).sum(1)), top
-    if kind == "probs":
-        eps = float(np.finfo(dtype).eps)
-        return ops.log(ops.clip(x, eps, 1 - eps)), 0.0, top
-    return x, 0.0, top
-
-
 def softmax(block: np.ndarray, kind: InputKind = "logits") -> np.ndarray:
     """The probability of each class, per row, as the loss sees it."""
     block = np.asarray(block)
-    shifted, lse, _ = log_softmax_parts(NumpyOps(), block, kind, block.dtype)
-    return np.exp(shifted - np.reshape(lse, (-1, 1)))
+    if kind == "logits":
+        shifted = block - block.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return exp / exp.sum(axis=1, keepdims=True)
+    if kind == "probs":
+        eps = np.finfo(block.dtype).eps
+        return np.clip(block, eps, 1 - eps)
+    return np.exp(block)
 
 
 def _index_targets(
@@ -215,45 +211,190 @@ def _weights(weight: np.ndarray | list[float] | None, classes: int) -> np.ndarra
     return weights
 
 
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """The options that shape the per-row math."""
+
+    input: InputKind
+    dtype: np.dtype
+    ignore_index: int
+    label_smoothing: float
+    classes: int
+    tolerance: float
+    keep_rows: bool
+
+
+def _block(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(block totals, per-row values) for one block of rows.
+
+    `t` holds class indices, or `q` soft labels; `w` the class weights or
+    None. The totals count what _check_values must look at: rows whose
+    values no loss can use ("bad") and rows that do not sum to 1.
+    """
+    pred, top = ops.row_argmax(x)  # top is NaN for a row holding one
+    bad = ~ops.isfinite(top)
+    off_sum = None
+    smoothing = spec.label_smoothing / spec.classes
+    # log p = s - lse; for plain index targets on logits, s stays implicit
+    # (x - top) and exp runs in place on a scratch copy.
+    full = q is not None or spec.label_smoothing > 0 or spec.input != "logits"
+    s = None
+    if spec.input == "logits":
+        if full:
+            s = x - top[:, None]
+            lse = ops.log(ops.row_sum(ops.exp(s)))
+        else:
+            lse = ops.log(ops.row_sum(ops.exp_shifted(x, top)))
+    elif spec.input == "probs":
+        bad = bad | (ops.row_min(x) < 0) | (top > 1)
+        off_sum = ops.abs(ops.row_sum(x) - 1) > spec.tolerance
+        eps = float(np.finfo(spec.dtype).eps)
+        s, lse = ops.log(ops.clip(x, eps, 1 - eps)), 0.0
+    else:
+        bad = bad | (top > spec.tolerance)
+        s, lse = x, 0.0
+
+    def log_p_at(index: Any) -> Any:
+        return (ops.pick(x, index) - top if s is None else ops.pick(s, index)) - lse
+
+    if q is not None:
+        off_sum = ops.abs(ops.row_sum(q) - 1) > spec.tolerance
+        if spec.label_smoothing:
+            q = q * (1 - spec.label_smoothing) + smoothing
+        mass = q if w is None else q * w
+        target = q.argmax(1)
+        loss = lse * ops.row_sum(mass) - ops.rowdot(mass, s)
+        log_p = log_p_at(target)
+        correct = pred == target
+    else:
+        target = t
+        kept = t != spec.ignore_index
+        safe = ops.where(kept, t, 0)
+        log_p = log_p_at(safe)
+        loss = -log_p if w is None else -log_p * w[safe]
+        if spec.label_smoothing:
+            smooth = lse * spec.classes - ops.row_sum(s) if w is None else lse * w.sum() - s @ w
+            loss = (1 - spec.label_smoothing) * loss + smoothing * smooth
+        loss = ops.where(kept, loss, 0.0)
+        log_p = ops.where(kept, log_p, math.nan)
+        correct = (pred == t) & kept
+    totals = {
+        "loss": ops.sum64(loss),
+        "correct": correct.sum(),
+        "bad": bad.sum(),
+        "off_sum": 0 if off_sum is None else off_sum.sum(),
+    }
+    rows = {"loss": loss, "log_p_target": log_p, "pred": pred, "target": target} if spec.keep_rows else {}
+    return totals, rows
+
+
+def _run_blocks(
+    ops: Ops,
+    spec: _Spec,
+    rows: ClassRows,
+    flat_target: np.ndarray | None,
+    soft_rows: ClassRows | None,
+    weights: np.ndarray | None,
+    progress: Progress | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every block through _block: (totals per block, per-row arrays), on the host."""
+    spans = rows.spans(ops.block_rows(spec.classes, spec.dtype.itemsize))
+    totals = {
+        "loss": ops.empty(len(spans), "float64"),
+        **{name: ops.empty(len(spans), "int64") for name in ("correct", "bad", "off_sum")},
+    }
+    kinds = {"loss": "float64", "log_p_target": "float64", "pred": "int64", "target": "int64"}
+    per_row = {name: ops.empty(len(rows), kind) for name, kind in kinds.items()} if spec.keep_rows else {}
+    w = None if weights is None else ops.vector(weights, spec.dtype)
+    targets = None if flat_target is None else ops.vector(flat_target, "int64")
+
+    def run(k: int) -> None:
+        start, raw = rows.block(spans[k])
+        stop = start + len(raw)
+        x = ops.load(raw, spec.dtype)
+        if soft_rows is not None:
+            q, t = ops.load(soft_rows.block(spans[k])[1], spec.dtype, channel="soft"), None
+        else:
+            q, t = None, targets[start:stop]
+        block_totals, block_rows = _block(ops, spec, x, t, q, w)
+        for name, value in block_totals.items():
+            totals[name][k] = value
+        for name, values in block_rows.items():
+            per_row[name][start:stop] = values
+        if progress is not None:
+            progress(stop - start)
+
+    threads = min(ops.threads, len(spans))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, range(len(spans))))
+    else:
+        for k in range(len(spans)):
+            run(k)
+    return (
+        {name: ops.to_host(values) for name, values in totals.items()},
+        {name: ops.to_host(values) for name, values in per_row.items()},
+    )
+
+
+def _first_row(rows: ClassRows, dtype: np.dtype, test: Callable[[np.ndarray], np.ndarray]) -> int:
+    """The first position whose row `test` flags, scanning on the host."""
+    for start, raw in rows.blocks(NumpyOps().block_rows(rows.classes, dtype.itemsize)):
+        with np.errstate(invalid="ignore"):
+            flagged = np.flatnonzero(test(np.asarray(raw, dtype=dtype)))
+        if len(flagged):
+            return start + int(flagged[0])
+    raise AssertionError("a flagged row was counted but not found")
+
+
+def _unusable(kind: InputKind, tolerance: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A test flagging the rows of a block that no loss can use."""
+
+    def test(x: np.ndarray) -> np.ndarray:
+        top = x.max(axis=1)
+        flagged = ~np.isfinite(top)
+        if kind == "probs":
+            flagged |= (x.min(axis=1) < 0) | (top > 1)
+        elif kind == "log-probs":
+            flagged |= top > tolerance
+        return flagged
+
+    return test
+
+
 def _check_values(
-    kind: InputKind, rows: ClassRows, per_row: dict[str, np.ndarray], tolerance: float, locate: Locate
+    spec: _Spec, rows: ClassRows, totals: dict[str, np.ndarray], soft_rows: ClassRows | None, locate: Locate
 ) -> list[str]:
-    """Fail on values no loss can use; return warnings for doubtful ones."""
-    top = per_row["top"]
-    if not np.isfinite(top).all():
-        position = int(np.flatnonzero(~np.isfinite(top))[0])
+    """Fail on values no loss can use; return warnings for doubtful ones.
+
+    The pass over the blocks only counted such rows; finding the first one
+    (a second, host-side scan) happens here, on the rare path."""
+    if totals["bad"].sum():
+        position = _first_row(rows, spec.dtype, _unusable(spec.input, spec.tolerance))
         values = rows.take([position])[0]
         if np.isnan(values).any():
-            what = "NaN"
+            message = f"{spec.input} contain NaN"
         elif np.isposinf(values).any():
-            what = "+inf"
+            message = f"{spec.input} contain +inf"
+        elif spec.input == "probs":
+            message = "probabilities must lie in [0, 1] (use --input logits for raw scores)"
+        elif spec.input == "log-probs" and values.max() > spec.tolerance:
+            message = "log-probabilities must be <= 0 (use --input logits for raw scores)"
         else:
-            what = "-inf in every class (no class left)"
-        raise XentError(f"{kind} contain {what}", locate(position))
-    found = []
-    if kind == "probs":
-        outside = (per_row["low"] < 0) | (top > 1)
-        if outside.any():
-            raise XentError(
-                "probabilities must lie in [0, 1] (use --input logits for raw scores)",
-                locate(int(np.flatnonzero(outside)[0])),
-            )
-        off = np.abs(per_row["sum"] - 1) > tolerance
-        if off.any():
-            found.append(
-                f"{int(off.sum())} of {len(off)} rows of probabilities do not sum to 1 "
-                f"(first: {locate(int(np.flatnonzero(off)[0]))}); they are used as given"
-            )
-    if kind == "log-probs" and (top > tolerance).any():
-        raise XentError(
-            "log-probabilities must be <= 0 (use --input logits for raw scores)",
-            locate(int(np.flatnonzero(top > tolerance)[0])),
-        )
-    if "soft_sum" in per_row:
-        off = int((np.abs(per_row["soft_sum"] - 1) > tolerance).sum())
-        if off:
-            found.append(f"{off} of {len(top)} soft-label rows do not sum to 1; they are used as given, as torch does")
-    return found
+            message = f"{spec.input} contain -inf in every class (no class left)"
+        raise XentError(message, locate(position))
+    off = int(totals["off_sum"].sum())
+    if not off:
+        return []
+    if soft_rows is not None:
+        return [f"{off} of {len(rows)} soft-label rows do not sum to 1; they are used as given, as torch does"]
+    first = _first_row(rows, spec.dtype, lambda x: np.abs(x.sum(axis=1) - 1) > spec.tolerance)
+    return [
+        f"{off} of {len(rows)} rows of probabilities do not sum to 1 "
+        f"(first: {locate(first)}); they are used as given"
+    ]
 
 
 def _looks_like_probabilities(block: np.ndarray, tolerance: float) -> bool:
@@ -267,89 +408,11 @@ def _looks_like_probabilities(block: np.ndarray, tolerance: float) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Spec:
-    """The options that shape the per-row math."""
-
-    input: InputKind
-    dtype: np.dtype
-    ignore_index: int
-    label_smoothing: float
-    classes: int
-
-
-def _block_values(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> dict[str, Any]:
-    """The per-row values of one block: loss, log p(target), prediction and
-    the row statistics that _check_values needs. `t` holds class indices, or
-    `q` the soft labels; `w` the class weights or None."""
-    shifted, lse, top = log_softmax_parts(ops, x, spec.input, spec.dtype)
-    out = {"top": top, "pred": x.argmax(1)}
-    if spec.input == "probs":
-        out.update(low=ops.row_min(x), sum=x.sum(1))
-    smoothing = spec.label_smoothing / spec.classes
-    if q is not None:
-        out["soft_sum"] = q.sum(1)
-        if spec.label_smoothing:
-            q = q * (1 - spec.label_smoothing) + smoothing
-        mass = q if w is None else q * w
-        heaviest = q.argmax(1)
-        out.update(
-            loss=lse * mass.sum(1) - ops.rowdot(mass, shifted),
-            target=heaviest,
-            log_p_target=ops.pick(shifted, heaviest) - lse,
-        )
-        return out
-    kept = t != spec.ignore_index
-    safe = ops.where(kept, t, 0)
-    log_p = ops.pick(shifted, safe) - lse
-    loss = -log_p if w is None else -log_p * w[safe]
-    if spec.label_smoothing:
-        if w is None:
-            smooth = lse * spec.classes - shifted.sum(1)
-        else:
-            smooth = lse * w.sum() - shifted @ w
-        loss = (1 - spec.label_smoothing) * loss + smoothing * smooth
-    out.update(loss=ops.where(kept, loss, 0.0), log_p_target=ops.where(kept, log_p, math.nan))
-    return out
-
-
-def _per_row_values(
-    ops: Ops,
-    spec: _Spec,
-    rows: ClassRows,
-    flat_target: np.ndarray | None,
-    soft_rows: ClassRows | None,
-    weights: np.ndarray | None,
-) -> dict[str, np.ndarray]:
-    """Run every block through _block_values; the per-row arrays, on the host."""
-    dtype = str(spec.dtype)
-    kinds = {"loss": "float64", "log_p_target": "float64", "pred": "int64", "top": dtype}
-    if soft_rows is not None:
-        kinds.update(target="int64", soft_sum=dtype)
-    if spec.input == "probs":
-        kinds.update(low=dtype, sum=dtype)
-    per_row = {name: ops.empty(len(rows), kind) for name, kind in kinds.items()}
-    w = None if weights is None else ops.vector(weights, spec.dtype)
-    block_rows = ops.block_rows(spec.classes, spec.dtype.itemsize)
-    soft_blocks = soft_rows.blocks(block_rows) if soft_rows is not None else None
-    targets = None if flat_target is None else ops.vector(flat_target, "int64")
-    for start, raw in rows.blocks(block_rows):
-        stop = start + len(raw)
-        x = ops.load(raw, spec.dtype)
-        if soft_blocks is not None:
-            q, t = ops.load(next(soft_blocks)[1], spec.dtype, channel="soft"), None
-        else:
-            q, t = None, targets[start:stop]
-        for name, values in _block_values(ops, spec, x, t, q, w).items():
-            per_row[name][start:stop] = values
-    return {name: ops.to_host(values) for name, values in per_row.items()}
-
-
 def cross_entropy(
     logits: np.ndarray,
     target: np.ndarray,
     *,
-    weight: np.ndarray | list[float] | None = None,
+    weight: np.ndarray | Sequence[float] | None = None,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
@@ -358,6 +421,8 @@ def cross_entropy(
     backend: str = "numpy",
     device: str = "cpu",
     dtype: str | None = None,
+    keep_rows: bool = True,
+    progress: Progress | None = None,
     locate_logits: Locate = _row_number,
     locate_labels: Locate = _row_number,
 ) -> Result:
@@ -367,8 +432,10 @@ def cross_entropy(
     axis) or class probabilities (the logits' shape). `input` says what the
     logits array holds: raw scores, probabilities or log-probabilities.
     `backend` is numpy or torch (or auto), `device` cpu, cuda or auto.
-    `locate_logits` / `locate_labels` turn a flat position into the place
-    named in error messages (a file and line, say).
+    With `keep_rows=False` only the totals are kept (memory stays bounded
+    for any number of rows). `progress` is called with the number of rows
+    done after each block. `locate_logits` / `locate_labels` turn a flat
+    position into the place named in error messages (a file and line, say).
     """
     if reduction not in REDUCTIONS:
         raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
@@ -393,56 +460,62 @@ def cross_entropy(
             f"(one label per row) or {logits.shape} (soft labels)"
         )
     flat_target = None if soft else _index_targets(target, rows, ignore_index, locate_labels)
+    soft_rows = ClassRows(target, class_axis) if soft else None
     ops = select(backend, device, logits.nbytes)
-
-    count, classes = len(rows), rows.classes
-    spec = _Spec(input, math_dtype, ignore_index, label_smoothing, classes)
+    tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
+    keep = keep_rows or reduction == "none"
+    spec = _Spec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep)
     # Masked (-inf) classes and bad values run through the math as NaN/inf;
     # _check_values then names the first bad row.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        soft_rows = ClassRows(target, class_axis) if soft else None
-        host = _per_row_values(ops, spec, rows, flat_target, soft_rows, weights)
-    tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
-    found = _check_values(input, rows, host, tolerance, locate_logits)
-    first_block = next(rows.blocks(1024), (0, np.empty((0, classes))))[1]
+        totals, per_row = _run_blocks(ops, spec, rows, flat_target, soft_rows, weights, progress)
+    found = _check_values(spec, rows, totals, soft_rows, locate_logits)
+    first_block = next(rows.blocks(max(1, 65536 // rows.classes)), (0, np.empty((0, rows.classes))))[1]
     if input == "logits" and _looks_like_probabilities(first_block, tolerance):
         found.append(
             "the logits' first rows lie in [0, 1] and sum to 1: they look like probabilities, "
             "and softmax will be applied to them again (use --input probs if they are)"
         )
-    losses = host["loss"]
+
+    count = len(rows)
     if soft:
-        ignored_mask = np.zeros(count, dtype=bool)
-        target_out = host["target"]
-        weight_sum = float(count)
+        ignored, weight_sum = 0, float(count)
     else:
-        target_out = flat_target
         ignored_mask = flat_target == ignore_index
+        ignored = int(ignored_mask.sum())
         kept_targets = flat_target[~ignored_mask]
         weight_sum = float(
             len(kept_targets) if weights is None else weights.astype(math_dtype)[kept_targets].sum(dtype=np.float64)
         )
-    total = float(losses.sum())
+    total = math.fsum(totals["loss"])
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = float(np.float64(total) / np.float64(weight_sum))
-    if math.isnan(mean) and count and ignored_mask.all():
+    if math.isnan(mean) and count and ignored == count:
         found.append(f"every one of the {count} positions is ignored: the mean is NaN, as in torch")
+    rows_kept = {}
+    if keep:
+        rows_kept = dict(
+            losses=per_row["loss"],
+            log_p_target=per_row["log_p_target"],
+            pred=per_row["pred"],
+            target=per_row["target"],
+            ignored_mask=np.zeros(count, dtype=bool) if soft else ignored_mask,
+        )
     return Result(
         reduction=reduction,
         sum=total,
         mean=mean,
         weight_sum=weight_sum,
-        classes=classes,
+        rows=count,
+        classes=rows.classes,
         shape=rows.shape,
-        target=target_out,
-        pred=host["pred"],
-        log_p_target=host["log_p_target"],
-        losses=losses,
-        ignored_mask=ignored_mask,
+        ignored=ignored,
+        correct=int(totals["correct"].sum()),
         soft=soft,
         backend=ops.name,
         device=ops.device,
         device_name=ops.device_name,
         dtype=str(math_dtype),
         warnings=tuple(found),
+        **rows_kept,
     )

@@ -265,8 +265,7 @@ def summary(report: Report, precision: int):
     )
     counted = result.rows - result.ignored
     if counted:
-        correct = int(result.correct.sum())
-        lines.add_row("accuracy", f"{result.accuracy:.1%} ({correct}/{counted})")
+        lines.add_row("accuracy", f"{result.accuracy:.1%} ({result.correct}/{counted})")
     lines.add_row("perplexity", f"{result.perplexity:.{precision}g}")
     device = f"{result.device} ({result.device_name})" if result.device_name else result.device
     lines.add_row("computed", Text(f"{result.backend} · {device} · {result.dtype}"))
