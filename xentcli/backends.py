@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -146,7 +145,12 @@ class TorchOps:
         self._slots: dict[str, list[dict[str, Any]]] = {}
         self._turns: dict[str, int] = {}
         self._threads = min(8, os.cpu_count() or 1) if device == "cuda" else 1
-        self._copier = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
+        if self._threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._copier = ThreadPoolExecutor(self._threads)
+        else:
+            self._copier = None
 
     def block_rows(self, classes: int, itemsize: int) -> int:
         size = CUDA_BLOCK_BYTES if self.device == "cuda" else TORCH_CPU_BLOCK_BYTES

@@ -223,10 +223,14 @@ class Settings:
         }
 
 
-def _compute(settings: Settings):
-    """Read the batch (or the bundled example) and compute its loss."""
+def _compute(settings: Settings, keep_rows: bool):
+    """Read the batch (or the bundled example) and compute its loss.
+
+    `keep_rows` keeps every row's numbers; without it memory stays bounded
+    however many rows there are."""
     from .inputs import example_batch, load_batch, read_weights
-    from .loss import cross_entropy
+    from .loss import ClassRows, cross_entropy
+    from .progress import progress_bar
 
     if settings.logits is None:
         if settings.labels is not None:
@@ -247,21 +251,24 @@ def _compute(settings: Settings):
             dtype=settings.dtype,
         )
     weight = read_weights(settings.weight) if settings.weight else None
-    result = cross_entropy(
-        batch.logits,
-        batch.target,
-        weight=weight,
-        ignore_index=settings.ignore_index,
-        reduction=settings.reduction,
-        label_smoothing=settings.label_smoothing,
-        input=settings.input,
-        class_axis=batch.class_axis,
-        backend=settings.backend,
-        device=settings.device,
-        dtype=settings.dtype,
-        locate_logits=batch.locate_logits,
-        locate_labels=batch.locate_labels,
-    )
+    with progress_bar(settings.quiet, total=ClassRows(batch.logits, batch.class_axis).positions) as advance:
+        result = cross_entropy(
+            batch.logits,
+            batch.target,
+            weight=weight,
+            ignore_index=settings.ignore_index,
+            reduction=settings.reduction,
+            label_smoothing=settings.label_smoothing,
+            input=settings.input,
+            class_axis=batch.class_axis,
+            backend=settings.backend,
+            device=settings.device,
+            dtype=settings.dtype,
+            keep_rows=keep_rows,
+            progress=advance,
+            locate_logits=batch.locate_logits,
+            locate_labels=batch.locate_labels,
+        )
     if not settings.quiet:
         for warning in result.warnings:
             _notice(f"warning: {warning}")
@@ -308,11 +315,15 @@ def compute(
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in Format))
-    batch, _, result = _compute(settings)
+    per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
+    batch, weight, result = _compute(settings, keep_rows=per_row_output)
     from . import render
 
     report = render.Report(result, batch, settings.engine_options())
-    _emit(report, settings)
+    if settings.format == "table":
+        _print(_table(report, weight, settings), settings.output)
+    else:
+        _emit(report, settings)
     gated = result.mean if result.loss is None else result.loss
     if settings.fail_above is not None and (math.isnan(gated) or gated > settings.fail_above):
         _notice(f"loss {gated!r} is above --fail-above {settings.fail_above!r}")
@@ -354,7 +365,7 @@ def explain(
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
-    batch, weight, result = _compute(settings)
+    batch, weight, result = _compute(settings, keep_rows=True)
     from . import render_explain
     from .explain import explain_row, resolve_row
 
@@ -383,9 +394,7 @@ def explain(
 def _emit(report, settings: Settings) -> None:
     from . import render
 
-    if settings.format == "table":
-        _print(_table(report, settings), settings.output)
-    elif settings.format == "json":
+    if settings.format == "json":
         _write(render.to_json(report, settings.per_row), settings.output)
     elif settings.format == "yaml":
         _write(render.to_yaml(report, settings.per_row), settings.output)
@@ -421,19 +430,37 @@ def _print(drawing, output: str | None) -> None:
     _write(console.file.getvalue(), output)
 
 
-def _table(report, settings: Settings):
+def _table(report, weight, settings: Settings):
+    """The table: the totals, and the shown rows computed again on their own.
+
+    A row's numbers do not depend on the other rows, so the head and tail
+    are recomputed by the same engine instead of keeping every row."""
+    import numpy as np
     from rich.console import Console
 
     from . import render
-    from .loss import ClassRows, softmax
+    from .loss import ClassRows, cross_entropy, softmax
 
-    shown, hidden = render.shown_positions(report.result.rows, settings.rows)
-    probabilities = softmax(
-        ClassRows(report.batch.logits, report.batch.class_axis).take(shown).astype(report.result.dtype),
-        settings.input,
+    result, batch = report.result, report.batch
+    positions, hidden = render.shown_positions(result.rows, settings.rows)
+    logits = ClassRows(batch.logits, batch.class_axis).take(positions).astype(result.dtype)
+    if result.soft:
+        target = ClassRows(batch.target, batch.class_axis).take(positions)
+    else:
+        target = np.asarray(batch.target).reshape(-1)[positions]
+    rows = cross_entropy(
+        logits,
+        target,
+        weight=weight,
+        ignore_index=settings.ignore_index,
+        label_smoothing=settings.label_smoothing,
+        input=settings.input,
+        backend=result.backend,
+        device=result.device,
+        reduction="none",
     )
     width = 120 if settings.output else Console().width
-    return render.table(report, probabilities, shown, hidden, settings.precision, width)
+    return render.table(report, positions, rows, softmax(logits, settings.input), hidden, settings.precision, width)
 
 
 def main() -> None:

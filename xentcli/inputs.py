@@ -9,15 +9,14 @@ text is parsed as numbers or plain strings.
 
 from __future__ import annotations
 
-import bz2
-import gzip
+import importlib
 import io
-import lzma
+import os
 import re
 import sys
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,15 +24,23 @@ import numpy as np
 
 from .errors import XentError
 
+try:
+    from . import _fastcsv
+except ImportError:  # the C reader is optional: numpy's loadtxt reads the same files
+    _fastcsv = None
+
 STDIN = "-"
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
-COMPRESSED = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}  # suffix -> stdlib module
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 GZIP_MAGIC = b"\x1f\x8b"
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
 DELIMITERS = ("\t", ";", ",")
 DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+UTF8_BOM = b"\xef\xbb\xbf"
+PARSE_THREADS = min(8, os.cpu_count() or 1)
+PARSE_CHUNK_BYTES = 1 << 22
 
 # The seed notebook's batch: torch.randn(3, 5) as it printed it, targets [3, 0, 2].
 EXAMPLE_LOGITS = np.array(
@@ -85,41 +92,70 @@ def _array_locator(name: str, shape: tuple[int, ...]) -> Locate:
 
 @dataclass(frozen=True)
 class TextTable:
-    """The rows of a delimited text file, split lazily into columns."""
+    """The rows of a delimited text file, parsed on demand.
+
+    Numbers take the C fast path (all columns at once, in parallel chunks of
+    lines) when the extension is built and the file is plain; anything else
+    goes through numpy's loadtxt on the decoded lines, which also explains
+    what is wrong, with its line number.
+    """
 
     name: str
+    data: bytes
+    body_start: int
     header: tuple[str, ...] | None
-    body: list[str]
-    line_numbers: list[int]
     delimiter: str | None
+    width: int
     row_id: bool
-    header_line: tuple[int, str] | None = None
+    header_start: int | None = None
+
+    @cached_property
+    def _numbered_lines(self) -> tuple[list[str], list[int]]:
+        """The data lines (blank and # lines left out) and their line numbers."""
+        first_line = self.data.count(b"\n", 0, self.body_start) + 1
+        text = _decode(self.name, self.data[self.body_start :], first_line)
+        lines, numbers = [], []
+        for number, line in enumerate(text.split("\n"), start=first_line):
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append(line.rstrip("\r"))
+                numbers.append(number)
+        return lines, numbers
 
     @property
-    def width(self) -> int:
-        return len(_split(self.body[0], self.delimiter)) if self.body else 0
+    def body(self) -> list[str]:
+        return self._numbered_lines[0]
 
     def locate(self, row: int) -> str:
-        return f"{self.name}:{self.line_numbers[row]}"
+        return f"{self.name}:{self._numbered_lines[1][row]}"
 
     def header_as_data(self) -> TextTable:
         """The same table with its first line read as data, not as a header."""
-        assert self.header_line is not None
-        number, line = self.header_line
-        return TextTable(
-            self.name, None, [line, *self.body], [number, *self.line_numbers], self.delimiter, False
-        )
+        assert self.header_start is not None
+        return replace(self, body_start=self.header_start, header=None, row_id=False, header_start=None)
 
     def data_columns(self) -> list[int]:
         return list(range(1 if self.row_id else 0, self.width))
 
+    @cached_property
+    def _fast_numbers(self) -> np.ndarray | None:
+        """Every column as float64 through the C reader, or None where it cannot."""
+        if _fastcsv is None or (self.delimiter is not None and len(self.delimiter.encode()) != 1):
+            return None
+        return _parse_fast(self.data, self.body_start, self.delimiter, self.width)
+
     def numbers(self, columns: Sequence[int]) -> np.ndarray:
         """The given columns as a float64 (rows, len(columns)) array."""
+        columns = list(columns)
+        fast = self._fast_numbers
+        if fast is not None:
+            if columns == list(range(columns[0], columns[-1] + 1)):
+                return fast[:, columns[0] : columns[-1] + 1]
+            return fast[:, columns]
         try:
             return np.loadtxt(
                 self.body,
                 delimiter=self.delimiter,
-                usecols=list(columns),
+                usecols=columns,
                 dtype=np.float64,
                 ndmin=2,
                 comments=None,
@@ -130,7 +166,10 @@ class TextTable:
             self._diagnose(columns, numeric=True)
             raise
 
-    def strings(self, column: int) -> list[str]:
+    def column(self, column: int) -> list[str] | np.ndarray:
+        """One column: float64 numbers if the file is all numbers, else its text cells."""
+        if self._fast_numbers is not None:
+            return self._fast_numbers[:, column]
         cells = []
         for row, line in enumerate(self.body):
             parts = _split(line, self.delimiter)
@@ -161,6 +200,51 @@ class TextTable:
                     )
 
 
+def _parse_fast(data: bytes, start: int, delimiter: str | None, width: int) -> np.ndarray | None:
+    """data[start:] through the C reader, in one chunk of whole lines per core."""
+    end = len(data)
+    parts = max(1, min(PARSE_THREADS, (end - start) // PARSE_CHUNK_BYTES))
+    bounds = [start]
+    for k in range(1, parts):
+        cut = data.find(b"\n", start + (end - start) * k // parts)
+        if cut < 0 or cut + 1 <= bounds[-1]:
+            break
+        bounds.append(cut + 1)
+    bounds.append(end)
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    capacities = [data.count(b"\n", a, b) + (0 if b > a and data[b - 1 : b] == b"\n" else 1) for a, b in spans]
+    out = np.empty((sum(capacities), width), dtype=np.float64)
+    offsets = np.cumsum([0, *capacities])
+    view = memoryview(data)
+    code = -1 if delimiter is None else ord(delimiter)
+
+    def parse(k: int) -> tuple[int, int]:
+        a, b = spans[k]
+        return _fastcsv.parse(view[a:b], code, width, out[offsets[k] : offsets[k + 1]])
+
+    if len(spans) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(spans)) as pool:
+            results = list(pool.map(parse, range(len(spans))))
+    else:
+        results = [parse(0)]
+    if any(error >= 0 for _, error in results):
+        return None
+    if all(rows == capacity for (rows, _), capacity in zip(results, capacities)):
+        return out
+    # Blank or comment lines left room unused: keep the parsed rows only.
+    return np.concatenate([out[offsets[k] : offsets[k] + rows] for k, (rows, _) in enumerate(results)])
+
+
+def _decode(name: str, data: bytes, first_line: int = 1) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + data[: error.start].count(b"\n")
+        raise XentError("not UTF-8 text (is it a binary file?)", f"{name}:{line}") from None
+
+
 def _split(line: str, delimiter: str | None) -> list[str]:
     return line.split(delimiter) if delimiter else line.split()
 
@@ -180,41 +264,53 @@ def _is_header(cells: list[str]) -> bool:
     return not all(_is_number(c) or DECIMAL_COMMA.match(c) for c in cells)
 
 
+def _first_lines(name: str, data: bytes, count: int) -> list[tuple[int, str]]:
+    """(byte offset, text) of the first `count` lines that are not blank or comments."""
+    found: list[tuple[int, str]] = []
+    position = 0
+    number = 1
+    while position < len(data) and len(found) < count:
+        end = data.find(b"\n", position)
+        end = len(data) if end < 0 else end
+        line = _decode(name, data[position:end], number).rstrip("\r")
+        if line.strip() and not line.lstrip().startswith("#"):
+            found.append((position, line))
+        position, number = end + 1, number + 1
+    return found
+
+
 def parse_text(
     name: str, data: bytes, *, delimiter: str | None = None, header: bool | None = None
 ) -> TextTable:
-    """Split text into a header (if any) and data lines, keeping line numbers."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise XentError("not UTF-8 text (is it a binary file?)", f"{name}:{line}") from None
-    if "\x00" in text:
-        raise XentError("not a text file (it holds NUL bytes)", name)
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    numbered = [
-        (number, line)
-        for number, line in enumerate(lines, start=1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if not numbered:
+    """Find the header (if any), the delimiter and where the data rows start."""
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise XentError("not a text file (it holds NUL bytes)", f"{name}:{line}")
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")  # old Mac line ends
+    sample = _first_lines(name, data, 5)
+    if not sample:
         raise XentError("the file is empty (no data rows)", name)
     if delimiter is None:
-        delimiter = _sniff_delimiter([line for _, line in numbered[:5]])
-    first = [cell.strip().strip('"') for cell in _split(numbered[0][1], delimiter)]
+        delimiter = _sniff_delimiter([line for _, line in sample])
+    first = [cell.strip().strip('"') for cell in _split(sample[0][1], delimiter)]
     has_header = header if header is not None else _is_header(first)
-    table_header = tuple(first) if has_header else None
-    body = numbered[1:] if has_header else numbered
-    if not body:
+    if has_header and len(sample) < 2:
         raise XentError("the file has a header but no data rows", name)
+    data_line = sample[1][1] if has_header else sample[0][1]
+    header_start = sample[0][0]
+    body_start = data.find(b"\n", header_start) + 1 if has_header else header_start
     return TextTable(
         name=name,
-        header=table_header,
-        body=[line for _, line in body],
-        line_numbers=[number for number, _ in body],
+        data=data,
+        body_start=body_start,
+        header=tuple(first) if has_header else None,
         delimiter=delimiter,
-        row_id=bool(table_header) and table_header[0] == "",
-        header_line=numbered[0] if has_header else None,
+        width=len(_split(data_line, delimiter)),
+        row_id=has_header and first[0] == "",
+        header_start=header_start if has_header else None,
     )
 
 
@@ -233,16 +329,17 @@ def _read_bytes(path: str, stdin: BinaryIO | None) -> tuple[str, bytes]:
 
 
 def _decompress(name: str, suffix: str, data: bytes) -> bytes:
+    module = importlib.import_module(COMPRESSED[suffix])
     try:
-        return COMPRESSED[suffix](data)
-    except (OSError, EOFError, lzma.LZMAError, ValueError) as error:
+        return module.decompress(data)
+    except Exception as error:  # each module has its own error types (OSError, LZMAError, ...)
         raise XentError(f"cannot decompress ({error})", name) from None
 
 
 def _load_npz(name: str, source: str | io.BytesIO) -> _Archive:
     try:
         archive = np.load(source, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+    except Exception as error:  # ValueError, OSError, EOFError, zipfile.BadZipFile, ...
         raise XentError(f"not a valid NPZ file ({error})", name) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise XentError("not an NPZ archive", name)
@@ -311,7 +408,7 @@ class _Archive:
             if "pickle" in str(error) or "bject" in str(error):
                 raise XentError("holds Python objects (pickled data), which xent never loads", where) from None
             raise XentError(f"cannot read the array ({error})", where) from None
-        except (OSError, EOFError, zipfile.BadZipFile) as error:
+        except Exception as error:  # OSError, EOFError, zipfile.BadZipFile, ...
             raise XentError(f"cannot read the array ({error})", where) from None
         if array.dtype.hasobject or array.dtype.fields:
             raise XentError(f"unsupported dtype {array.dtype}", where)
@@ -428,9 +525,11 @@ def _names_to_indices(
 
 
 def _label_cells(
-    cells: list[str], class_names: Sequence[str] | None, locate: Locate
+    cells: list[str] | np.ndarray, class_names: Sequence[str] | None, locate: Locate
 ) -> np.ndarray:
-    """Class indices from text cells holding either numbers or class names."""
+    """Class indices from a column: numbers already, or text cells of numbers or class names."""
+    if isinstance(cells, np.ndarray):
+        return cells
     cells = [c.strip().strip('"') for c in cells]
     if all(_is_number(c) for c in cells):
         return np.array([float(c) for c in cells], dtype=np.float64)
@@ -447,7 +546,7 @@ def _labels_from_table(
     if header is None and table.header and class_names and table.header[-1] in class_names:
         table = table.header_as_data()
         columns = table.data_columns()
-    return _label_cells(table.strings(columns[0]), class_names, table.locate), table.locate
+    return _label_cells(table.column(columns[0]), class_names, table.locate), table.locate
 
 
 def _logits_from_table(
@@ -463,7 +562,7 @@ def _logits_from_table(
         raise XentError("no columns left for the logits", table.name)
     class_names = tuple(classes) if classes else _header_names(table, columns)
     if label_col is not None:
-        labels = _label_cells(table.strings(label_index), class_names, table.locate)
+        labels = _label_cells(table.column(label_index), class_names, table.locate)
     return table.numbers(columns), class_names, labels
 
 

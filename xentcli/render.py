@@ -161,13 +161,17 @@ def shown_positions(rows: int, limit: int) -> tuple[list[int], int]:
 
 def table(
     report: Report,
-    probabilities: np.ndarray,
     shown: Sequence[int],
+    rows: Result,
+    probabilities: np.ndarray,
     hidden: int,
     precision: int,
     width: int = 80,
 ):
     """The rich renderable: the per-row table and the summary under it.
+
+    `rows` holds the per-row numbers of the `shown` positions, in order, and
+    `probabilities` their softmax; `hidden` counts the positions left out.
 
     Every class gets a column when there are at most 10 and they fit in
     `width`; otherwise p(target) and the top 3 classes are shown.
@@ -209,9 +213,9 @@ def table(
     for k, position in enumerate(shown):
         if hidden and k == len(shown) - (len(shown) // 2):
             grid.add_row(*(["⋮"] * len(grid.columns)), style="dim")
-        target = int(result.target[position])
-        ignored = bool(result.ignored_mask[position])
-        pred = int(result.pred[position])
+        target = int(rows.target[k])
+        ignored = bool(rows.ignored_mask[k])
+        pred = int(rows.pred[k])
         p = probabilities[k]
         label = ",".join(str(i) for i in report.index(position)) if report.extra_dims else str(position)
         target_cell = "ignored" if ignored else _named(report, target)
@@ -226,8 +230,8 @@ def table(
             cells.append("—" if ignored else fmt.format(p[target]))
             top = np.argsort(-p, kind="stable")[:TOP_K]
             cells.append(Text("  ".join(f"{report.class_name(int(c))}:{fmt.format(p[c])}" for c in top)))
-        cells.append("—" if ignored else fmt.format(result.log_p_target[position]))
-        cells.append(fmt.format(result.losses[position]))
+        cells.append("—" if ignored else fmt.format(rows.log_p_target[k]))
+        cells.append(fmt.format(rows.losses[k]))
         mark = Text("", style="dim") if ignored else (
             Text(" ✓", style="green") if pred == target else Text(" ✗", style="red")
         )

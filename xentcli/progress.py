@@ -1,0 +1,48 @@
+"""A progress bar on stderr for long runs: only on a terminal, only after a second."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+SHOW_AFTER_SECONDS = 1.0
+
+
+@contextmanager
+def progress_bar(quiet: bool, total: int) -> Iterator[Callable[[int], None] | None]:
+    """Yield a callback that advances by n rows, or None when no bar may show.
+
+    The bar appears once a run has taken SHOW_AFTER_SECONDS, never on stdout,
+    never when stderr is not a terminal (pipes, CI logs), never with --quiet.
+    """
+    if quiet or not sys.stderr.isatty() or total <= 0:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("computing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )
+    task = bar.add_task("rows", total=total)
+    started = time.monotonic()
+    shown = False
+    lock = threading.Lock()
+
+    def advance(rows: int) -> None:
+        nonlocal shown
+        with lock:
+            if not shown and time.monotonic() - started >= SHOW_AFTER_SECONDS:
+                bar.start()
+                shown = True
+            bar.advance(task, rows)
+
+    try:
+        yield advance
+    finally:
+        if shown:
+            bar.stop()
