@@ -227,30 +227,68 @@ def _compute(settings: Settings, keep_rows: bool):
     """Read the batch (or the bundled example) and compute its loss.
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
-    however many rows there are."""
-    from .inputs import example_batch, load_batch, read_weights
-    from .loss import ClassRows, cross_entropy
-    from .progress import progress_bar
+    however many rows there are. LOGITS and LABELS may each name several
+    files (a glob, or a comma-separated list): they are paired in order and
+    streamed one pair at a time into one result. Returns (batch, weight,
+    result, files), files being the per-file totals when there are several.
+    """
+    from .inputs import example_batch, expand_paths, load_batch, read_weights
+    from .loss import combine
 
+    weight = read_weights(settings.weight) if settings.weight else None
     if settings.logits is None:
         if settings.labels is not None:
             raise XentError("LABELS given without LOGITS")
         if not settings.quiet:
             _notice(EXAMPLE_NOTICE)
         batch = example_batch()
-    else:
+        result = _run(batch, weight, settings, keep_rows)
+        _warn(result.warnings, settings)
+        return batch, weight, result, None
+    logits_paths = expand_paths(settings.logits)
+    labels_paths = expand_paths(settings.labels) if settings.labels is not None else [None] * len(logits_paths)
+    if len(labels_paths) != len(logits_paths):
+        raise XentError(
+            f"{len(logits_paths)} logits files but {len(labels_paths)} labels files: "
+            "they are paired in sorted order, one labels file per logits file"
+        )
+    first_batch, results, files = None, [], []
+    for logits_path, labels_path in zip(logits_paths, labels_paths):
         batch = load_batch(
-            settings.logits,
-            settings.labels,
+            logits_path,
+            labels_path,
             key=settings.key,
             label_col=settings.label_col,
             classes=settings.classes,
             class_axis=settings.class_axis,
             delimiter=settings.delimiter,
             header=settings.header,
-            dtype=settings.dtype,
         )
-    weight = read_weights(settings.weight) if settings.weight else None
+        result = _run(batch, weight, settings, keep_rows)
+        _warn(result.warnings, settings, f"{batch.logits_name}: " if len(logits_paths) > 1 else "")
+        first_batch = first_batch or batch
+        results.append(result)
+        files.append(
+            {"logits": batch.logits_name, "labels": batch.labels_name, "rows": result.rows,
+             "ignored": result.ignored, "correct": result.correct, "sum": result.sum,
+             "weight_sum": result.weight_sum, "mean": result.mean}
+        )
+    if len(results) == 1:
+        return first_batch, weight, results[0], None
+    return first_batch, weight, combine(results), files
+
+
+def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> None:
+    if not settings.quiet:
+        for warning in warnings:
+            _notice(f"warning: {prefix}{warning}")
+
+
+def _run(batch, weight, settings: Settings, keep_rows: bool):
+    """The engine on one batch, with a progress bar."""
+    from .loss import ClassRows, cross_entropy
+    from .progress import progress_bar
+
     with progress_bar(settings.quiet, total=ClassRows(batch.logits, batch.class_axis).positions) as advance:
         result = cross_entropy(
             batch.logits,
@@ -269,10 +307,7 @@ def _compute(settings: Settings, keep_rows: bool):
             locate_logits=batch.locate_logits,
             locate_labels=batch.locate_labels,
         )
-    if not settings.quiet:
-        for warning in result.warnings:
-            _notice(f"warning: {warning}")
-    return batch, weight, result
+    return result
 
 
 @app.command()
@@ -316,11 +351,13 @@ def compute(
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in Format))
     per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
-    batch, weight, result = _compute(settings, keep_rows=per_row_output)
+    batch, weight, result, files = _compute(settings, keep_rows=per_row_output)
     from . import render
 
-    report = render.Report(result, batch, settings.engine_options())
-    if settings.format == "table":
+    report = render.Report(result, batch, settings.engine_options(), files)
+    if settings.format == "table" and files:
+        _print(render.files_table(report, settings.precision), settings.output)
+    elif settings.format == "table":
         _print(_table(report, weight, settings), settings.output)
     else:
         _emit(report, settings)
@@ -365,7 +402,9 @@ def explain(
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
-    batch, weight, result = _compute(settings, keep_rows=True)
+    batch, weight, result, files = _compute(settings, keep_rows=True)
+    if files:
+        raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
     from . import render_explain
     from .explain import explain_row, resolve_row
 

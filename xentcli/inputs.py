@@ -9,6 +9,7 @@ text is parsed as numbers or plain strings.
 
 from __future__ import annotations
 
+import glob
 import importlib
 import io
 import os
@@ -476,6 +477,20 @@ def read_source(
     return _Source(name, table=parse_text(name, data, delimiter=delimiter, header=header))
 
 
+def expand_paths(spec: str) -> list[str]:
+    """The files a LOGITS or LABELS argument names: a path, a glob (sorted), or a,b,c."""
+    if spec == STDIN or Path(spec).exists():
+        return [spec]
+    if any(char in spec for char in "*?["):
+        found = sorted(glob.glob(spec))
+        if not found:
+            raise XentError("no file matches this pattern", spec)
+        return found
+    if "," in spec:
+        return [part for part in spec.split(",") if part]
+    return [spec]
+
+
 def _check_readable(path: str) -> None:
     """Fail early, with a clear message, when a path cannot be opened."""
     try:
@@ -590,7 +605,6 @@ def load_batch(
     class_axis: int = 1,
     delimiter: str | None = None,
     header: bool | None = None,
-    dtype: str | None = None,
     stdin: BinaryIO | None = None,
 ) -> Batch:
     """Read the logits and the labels into a Batch (the bundled example if no paths)."""
@@ -631,8 +645,6 @@ def load_batch(
         labels_name = labels_source.name
         labels, locate_labels = _labels_from_source(labels_source, class_names, header)
 
-    if dtype is not None:
-        logits = logits.astype(dtype)
     logits_rows = len(logits) if logits.ndim > 1 else 1
     label_rows = len(labels) if labels.ndim > 0 else 1
     if logits_rows != label_rows:

@@ -285,7 +285,9 @@ def _block(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> tuple[dict[
         "bad": bad.sum(),
         "off_sum": 0 if off_sum is None else off_sum.sum(),
     }
-    rows = {"loss": loss, "log_p_target": log_p, "pred": pred, "target": target} if spec.keep_rows else {}
+    rows = {"loss": loss, "log_p_target": log_p, "pred": pred} if spec.keep_rows else {}
+    if spec.keep_rows and q is not None:
+        rows["target"] = target  # index targets are known already
     return totals, rows
 
 
@@ -304,7 +306,10 @@ def _run_blocks(
         "loss": ops.empty(len(spans), "float64"),
         **{name: ops.empty(len(spans), "int64") for name in ("correct", "bad", "off_sum")},
     }
-    kinds = {"loss": "float64", "log_p_target": "float64", "pred": "int64", "target": "int64"}
+    # Per-row numbers are kept in the dtype they were computed in.
+    kinds = {"loss": str(spec.dtype), "log_p_target": str(spec.dtype), "pred": "int64"}
+    if soft_rows is not None:
+        kinds["target"] = "int64"
     per_row = {name: ops.empty(len(rows), kind) for name, kind in kinds.items()} if spec.keep_rows else {}
     w = None if weights is None else ops.vector(weights, spec.dtype)
     targets = None if flat_target is None else ops.vector(flat_target, "int64")
@@ -499,7 +504,7 @@ def cross_entropy(
             losses=per_row["loss"],
             log_p_target=per_row["log_p_target"],
             pred=per_row["pred"],
-            target=per_row["target"],
+            target=per_row["target"] if soft else flat_target,
             ignored_mask=np.zeros(count, dtype=bool) if soft else ignored_mask,
         )
     return Result(
@@ -519,4 +524,49 @@ def cross_entropy(
         dtype=str(math_dtype),
         warnings=tuple(found),
         **rows_kept,
+    )
+
+
+def combine(results: Sequence[Result]) -> Result:
+    """One result for batches read one after another, as if they were one file.
+
+    Sums and counts add up; the mean divides the total by the total weight.
+    Per-row arrays are joined when every result kept them.
+    """
+    first = results[0]
+    for result in results[1:]:
+        if (result.classes, result.soft, result.dtype) != (first.classes, first.soft, first.dtype):
+            raise XentError(
+                f"the files do not match: {first.classes} classes, {first.dtype}"
+                f"{', soft labels' if first.soft else ''} in the first, "
+                f"{result.classes} classes, {result.dtype}{', soft labels' if result.soft else ''} in another"
+            )
+    total = math.fsum(r.sum for r in results)
+    weight_sum = math.fsum(r.weight_sum for r in results)
+    rows = sum(r.rows for r in results)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = float(np.float64(total) / np.float64(weight_sum))
+    arrays = {}
+    if all(r.losses is not None for r in results):
+        arrays = {
+            name: np.concatenate([getattr(r, name) for r in results])
+            for name in ("losses", "log_p_target", "pred", "target", "ignored_mask")
+        }
+    return Result(
+        reduction=first.reduction,
+        sum=total,
+        mean=mean,
+        weight_sum=weight_sum,
+        rows=rows,
+        classes=first.classes,
+        shape=(rows,),
+        ignored=sum(r.ignored for r in results),
+        correct=sum(r.correct for r in results),
+        soft=first.soft,
+        backend=first.backend,
+        device=first.device,
+        device_name=first.device_name,
+        dtype=first.dtype,
+        warnings=tuple(w for r in results for w in r.warnings),
+        **arrays,
     )

@@ -35,6 +35,7 @@ class Report:
     result: Result
     batch: Batch
     options: dict[str, Any]
+    files: list[dict[str, Any]] | None = None
 
     def index(self, position: int) -> tuple[int, ...]:
         return tuple(int(i) for i in np.unravel_index(position, self.result.shape))
@@ -76,14 +77,22 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "device": result.device,
         "device_name": result.device_name,
         "dtype": result.dtype,
-        "inputs": {"logits": report.batch.logits_name, "labels": report.batch.labels_name},
+        "inputs": _inputs(report),
         "class_names": list(report.batch.class_names) if report.batch.class_names else None,
         "options": report.options,
         "warnings": list(result.warnings),
     }
+    if report.files:
+        data["files"] = [{k: _number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row or result.reduction == "none":
         data["per_row"] = list(_per_row(report))
     return data
+
+
+def _inputs(report: Report) -> dict[str, Any]:
+    if report.files:
+        return {"logits": [f["logits"] for f in report.files], "labels": [f["labels"] for f in report.files]}
+    return {"logits": report.batch.logits_name, "labels": report.batch.labels_name}
 
 
 def _per_row(report: Report):
@@ -237,6 +246,26 @@ def table(
         )
         cells.append(Text(_named(report, pred)) + mark)
         grid.add_row(*cells)
+    return Group(grid, Text(""), summary(report, precision))
+
+
+def files_table(report: Report, precision: int):
+    """For several files: one line per file, and the summary of them all."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    fmt = f"{{:.{precision}f}}"
+    grid = Table(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
+    for name, justify in (("logits", "left"), ("labels", "left"), ("rows", "right"), ("ignored", "right"),
+                          ("accuracy", "right"), ("loss (mean)", "right")):
+        grid.add_column(name, justify=justify)
+    for f in report.files:
+        counted = f["rows"] - f["ignored"]
+        accuracy = f"{f['correct'] / counted:.1%}" if counted else "—"
+        grid.add_row(Text(f["logits"]), Text(f["labels"]), str(f["rows"]), str(f["ignored"]), accuracy,
+                     fmt.format(f["mean"]))
     return Group(grid, Text(""), summary(report, precision))
 
 

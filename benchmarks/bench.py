@@ -1,0 +1,173 @@
+"""xent against what a user would do instead, in one run: ratios of medians.
+
+    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy]
+
+1. kernel:  xentcli.cross_entropy on in-memory float32 arrays vs
+            torch.nn.functional.cross_entropy (torch CPU, default threads).
+2. csv:     `xent compute` end to end on a 95 MB CSV (1M x 10, 6 decimals)
+            vs a script that imports pandas and reads it (C engine).
+3. startup: `xent compute` on a 2-row file, --format value, vs `python -c "import numpy"`.
+4. npy:     `xent compute` end to end on a 2 GB float32 NPY vs np.load +
+            torch F.cross_entropy; and xent's peak anonymous memory (RssAnon,
+            sampled every 5 ms: memory-mapped file pages are not anonymous).
+
+Targets (issue 5): kernel >= 2x faster on every shape; csv <= 0.8x; startup
+<= 2.5x; npy >= 2x faster with <= 300 MB peak anonymous memory. Not a test:
+timings depend on the machine; run it on an idle one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+PYTHON = sys.executable
+XENT = [PYTHON, "-m", "xentcli"]
+
+
+def median_time(function, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_command(command: list[str]) -> None:
+    process = subprocess.run(command, capture_output=True, text=True)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr}")
+
+
+def peak_anonymous_mb(command: list[str]) -> float:
+    """Run a command, sampling its RssAnon; the peak in MB."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    status = Path(f"/proc/{process.pid}/status")
+
+    def sample() -> None:
+        nonlocal peak
+        while process.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("RssAnon:"):
+                        peak = max(peak, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    process.wait()
+    sampler.join()
+    return peak / 1024
+
+
+def report(name: str, ours: float, theirs: float, target: str) -> None:
+    print(f"  {name:<28} xent {ours * 1e3:9.1f} ms   other {theirs * 1e3:9.1f} ms   "
+          f"xent/other {ours / theirs:5.2f}x   ({target})", flush=True)
+
+
+def kernel(runs: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    import xentcli
+
+    print(f"1. kernel: xentcli.cross_entropy vs torch F.cross_entropy ({torch.get_num_threads()} threads), float32")
+    rng = np.random.default_rng(0)
+    for rows, classes in ((1_000_000, 10), (100_000, 1000), (2_000, 50_000)):
+        logits = rng.normal(size=(rows, classes)).astype(np.float32)
+        target = rng.integers(0, classes, size=rows)
+        x, t = torch.from_numpy(logits), torch.from_numpy(target)
+        ours = median_time(lambda: xentcli.cross_entropy(logits, target), runs)
+        theirs = median_time(lambda: F.cross_entropy(x, t), runs)
+        ours_loss, theirs_loss = xentcli.cross_entropy(logits, target).loss, float(F.cross_entropy(x, t))
+        report(f"({rows} x {classes})", ours, theirs, f"target <= 0.5x; |rel diff| {abs(ours_loss / theirs_loss - 1):.1e}")
+
+
+def csv(folder: Path, runs: int) -> None:
+    logits, labels = folder / "logits.csv", folder / "labels.csv"
+    if not logits.exists():
+        rng = np.random.default_rng(0)
+        np.savetxt(logits, rng.normal(size=(1_000_000, 10)), fmt="%.6f", delimiter=",")
+        np.savetxt(labels, rng.integers(0, 10, size=1_000_000), fmt="%d")
+    print(f"2. csv: xent compute end to end vs pandas.read_csv, {logits.stat().st_size / 1e6:.0f} MB")
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        print("  pandas is not installed: pip install pandas to compare")
+        return
+    ours = median_time(lambda: run_command([*XENT, "compute", str(logits), str(labels), "--format", "value"]), runs)
+    script = f"import pandas as pd; pd.read_csv({str(logits)!r}, header=None, engine='c')"
+    theirs = median_time(lambda: run_command([PYTHON, "-c", script]), runs)
+    report("1M x 10 CSV", ours, theirs, "target <= 0.8x")
+
+
+def startup(folder: Path, runs: int) -> None:
+    logits, labels = folder / "tiny.csv", folder / "tiny_labels.csv"
+    logits.write_text("0.5,1.5\n2.0,0.1\n")
+    labels.write_text("1\n0\n")
+    print("3. startup: xent compute on 2 rows --format value vs python -c 'import numpy'")
+    ours = median_time(lambda: run_command([*XENT, "compute", str(logits), str(labels), "--format", "value"]), runs)
+    theirs = median_time(lambda: run_command([PYTHON, "-c", "import numpy"]), runs)
+    report("2-row file", ours, theirs, "target <= 2.5x")
+
+
+def npy(folder: Path, runs: int) -> None:
+    logits, labels = folder / "big.npy", folder / "big_labels.npy"
+    rows, classes = 500_000, 1000
+    if not logits.exists():
+        rng = np.random.default_rng(0)
+        out = np.lib.format.open_memmap(logits, mode="w+", dtype=np.float32, shape=(rows, classes))
+        for start in range(0, rows, 50_000):
+            out[start : start + 50_000] = rng.standard_normal((50_000, classes), dtype=np.float32)
+        out.flush()
+        del out
+        np.save(labels, rng.integers(0, classes, size=rows))
+    size = logits.stat().st_size
+    print(f"4. npy: xent compute end to end vs np.load + torch F.cross_entropy, {size / 1e9:.2f} GB float32")
+    command = [*XENT, "compute", str(logits), str(labels), "--format", "value"]
+    ours = median_time(lambda: run_command(command), runs)
+    script = (
+        "import numpy as np, torch, torch.nn.functional as F; "
+        f"x = torch.from_numpy(np.load({str(logits)!r})); y = torch.from_numpy(np.load({str(labels)!r})); "
+        "print(float(F.cross_entropy(x, y)))"
+    )
+    theirs = median_time(lambda: run_command([PYTHON, "-c", script]), runs)
+    report(f"({rows} x {classes})", ours, theirs, "target <= 0.5x")
+    print(f"  peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB "
+          f"(np.load + torch: {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB); target <= 300 MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dir", default="/tmp/xent-bench")
+    parser.add_argument("--only", default="kernel,csv,startup,npy")
+    args = parser.parse_args()
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    print(f"xent benchmark: {os.cpu_count()} CPUs, numpy {np.__version__}, median of {args.runs} runs")
+    if "kernel" in only:
+        kernel(args.runs)
+    if "csv" in only:
+        csv(folder, args.runs)
+    if "startup" in only:
+        startup(folder, args.runs)
+    if "npy" in only:
+        npy(folder, args.runs)
+
+
+if __name__ == "__main__":
+    main()

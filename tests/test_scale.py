@@ -1,0 +1,221 @@
+"""Scale: many files as one, blocks and threads, the fast text reader, the progress bar."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import xentcli
+from conftest import assert_user_error, xent, xent_json
+from xentcli import backends, inputs, progress
+
+
+@pytest.fixture
+def shards(tmp_path):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(1000, 7)).astype(np.float32)
+    target = rng.integers(0, 7, size=1000)
+    target[::13] = -100
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    for k, (a, b) in enumerate([(0, 300), (300, 650), (650, 1000)]):
+        np.save(tmp_path / "x" / f"part{k}.npy", logits[a:b])
+        np.save(tmp_path / "y" / f"part{k}.npy", target[a:b])
+    expected = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target)))
+    return tmp_path, expected
+
+
+def test_globbed_files_give_the_result_of_one_file(shards):
+    folder, expected = shards
+    data = xent_json(str(folder / "x" / "*.npy"), str(folder / "y" / "*.npy"))
+    assert data["loss"] == pytest.approx(expected, rel=1e-6)
+    assert data["rows"] == 1000 and data["ignored"] == len(range(0, 1000, 13))
+    assert [f["rows"] for f in data["files"]] == [300, 350, 350]
+    assert sum(f["ignored"] for f in data["files"]) == data["ignored"]
+    assert data["inputs"]["logits"] == [str(folder / "x" / f"part{k}.npy") for k in range(3)]
+    whole = xentcli.cross_entropy(
+        np.concatenate([np.load(folder / "x" / f"part{k}.npy") for k in range(3)]),
+        np.concatenate([np.load(folder / "y" / f"part{k}.npy") for k in range(3)]),
+    )
+    assert data["loss"] == pytest.approx(whole.loss, rel=1e-14)
+    assert data["accuracy"] == pytest.approx(whole.accuracy, rel=1e-15)
+
+
+def test_comma_separated_files_and_per_row_output(shards):
+    folder, expected = shards
+    logits = ",".join(str(folder / "x" / f"part{k}.npy") for k in range(3))
+    labels = ",".join(str(folder / "y" / f"part{k}.npy") for k in range(3))
+    result = xent("compute", logits, labels, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1001 and lines[-1].startswith("999,")
+    table = xent("compute", logits, labels, env={"COLUMNS": "200"})
+    assert "part1.npy" in table.stdout and "350" in table.stdout
+
+
+def test_file_count_mismatch_and_no_match(shards):
+    folder, _ = shards
+    assert_user_error(
+        xent("compute", str(folder / "x" / "*.npy"), str(folder / "y" / "part0.npy")),
+        contains="3 logits files but 1 labels files",
+    )
+    assert_user_error(xent("compute", str(folder / "x" / "*.csv"), "y.csv"), contains="no file matches")
+    assert_user_error(
+        xent("explain", str(folder / "x" / "*.npy"), str(folder / "y" / "*.npy")), contains="one LOGITS file"
+    )
+
+
+def test_totals_without_per_row_arrays_match():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(5000, 12))
+    target = rng.integers(0, 12, size=5000)
+    kept = xentcli.cross_entropy(logits, target, label_smoothing=0.1)
+    lean = xentcli.cross_entropy(logits, target, label_smoothing=0.1, keep_rows=False)
+    assert lean.losses is None and lean.pred is None
+    assert (lean.sum, lean.mean, lean.correct, lean.ignored) == (kept.sum, kept.mean, kept.correct, kept.ignored)
+    assert kept.correct == int((kept.pred == target).sum())
+
+
+@pytest.mark.parametrize("classes", [3, 32, 33, 500])
+def test_blocks_and_threads_do_not_change_the_numbers(monkeypatch, classes):
+    rng = np.random.default_rng(classes)
+    logits = rng.normal(size=(3001, classes)).astype(np.float32)
+    target = rng.integers(0, classes, size=3001)
+    reference = xentcli.cross_entropy(logits, target)
+    monkeypatch.setattr(backends, "NUMPY_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(backends.NumpyOps, "threads", 1)
+    one_thread = xentcli.cross_entropy(logits, target)
+    monkeypatch.setattr(backends.NumpyOps, "threads", 4)
+    four_threads = xentcli.cross_entropy(logits, target)
+    assert one_thread.sum == four_threads.sum  # block sums are added in block order
+    np.testing.assert_array_equal(one_thread.losses, four_threads.losses)
+    np.testing.assert_array_equal(one_thread.losses, reference.losses)
+    assert one_thread.loss == pytest.approx(reference.loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("classes", [5, 40])
+def test_prediction_is_the_first_maximum_as_in_torch(classes):
+    rng = np.random.default_rng(2)
+    logits = rng.integers(0, 3, size=(400, classes)).astype(np.float64)  # many ties
+    result = xentcli.cross_entropy(logits, np.zeros(400, dtype=int))
+    np.testing.assert_array_equal(result.pred, np.argmax(logits, axis=1))
+    np.testing.assert_array_equal(result.pred, torch.from_numpy(logits).argmax(1).numpy())
+
+
+def test_npy_is_memory_mapped_not_loaded(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((10, 3), dtype=np.float32))
+    np.save(tmp_path / "y.npy", np.zeros(10, dtype=np.int64))
+    batch = xentcli.load_batch(str(tmp_path / "x.npy"), str(tmp_path / "y.npy"))
+    assert isinstance(batch.logits, np.memmap)
+
+
+def random_numbers(rng: random.Random, count: int) -> list[str]:
+    makers = [
+        lambda: repr(rng.uniform(-1e3, 1e3)),
+        lambda: f"{rng.gauss(0, 1):.6f}",
+        lambda: f"{rng.random():.17e}",
+        lambda: f"{rng.uniform(-1, 1) * 10 ** rng.randint(-300, 300):.12g}",
+        lambda: str(rng.randint(-10**6, 10**6)),
+        lambda: rng.choice(["0", "-0", "0.1", "1e-320", "4.9e-324", "1.7976931348623157e308", "9007199254740993",
+                            "123456789012345678901234567890", "0.00000000000000000000000001234", "1e23", ".5", "5."]),
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+def test_the_c_reader_is_built():
+    """setup.py builds it wherever a C compiler exists (CI has one); without it
+    xent still works, through numpy's loadtxt, at a fifth of the speed."""
+    assert inputs._fastcsv is not None, "xentcli/_fastcsv.c was not compiled: is gcc installed?"
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";", " "])
+def test_fast_reader_gives_exactly_pythons_floats(delimiter):
+    rng = random.Random(3)
+    cells = random_numbers(rng, 3 * 4000)
+    rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
+    text = "\n".join(delimiter.join(row) for row in rows) + "\n"
+    table = inputs.parse_text("t.txt", text.encode(), delimiter=None if delimiter == " " else delimiter)
+    assert table._fast_numbers is not None
+    expected = np.array([[float(c) for c in row] for row in rows])
+    np.testing.assert_array_equal(table.numbers(range(3)), expected)
+    assert np.signbit(table.numbers(range(3))).tolist() == np.signbit(expected).tolist()
+
+
+def test_fast_reader_chunks_blank_lines_and_comments(monkeypatch):
+    monkeypatch.setattr(inputs, "PARSE_CHUNK_BYTES", 64)
+    monkeypatch.setattr(inputs, "PARSE_THREADS", 4)
+    lines = []
+    for i in range(200):
+        lines.append(f"{i},{i * 0.5}")
+        if i % 17 == 0:
+            lines += ["", "# a comment", "   "]
+    text = "a,b\r\n" + "\r\n".join(lines)  # CRLF, no final newline
+    table = inputs.parse_text("t.csv", text.encode())
+    fast = table.numbers([0, 1])
+    np.testing.assert_array_equal(fast, np.array([[i, i * 0.5] for i in range(200)]))
+    assert table.locate(199) == f"t.csv:{text.count(chr(10)) + 1}"
+
+
+def test_slow_reader_agrees_with_the_fast_one(monkeypatch, tmp_path):
+    rng = random.Random(4)
+    rows = [random_numbers(rng, 4) for _ in range(500)]
+    path = tmp_path / "x.csv"
+    path.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    fast = inputs.parse_text(str(path), path.read_bytes()).numbers(range(4))
+    monkeypatch.setattr(inputs, "_fastcsv", None)
+    slow = inputs.parse_text(str(path), path.read_bytes()).numbers(range(4))
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_quoted_numbers_fall_back_and_read_right(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text('"1.5","2.5"\n"0.5",1\n')
+    labels = tmp_path / "y.csv"
+    labels.write_text("0\n1\n")
+    expected = float(F.cross_entropy(torch.tensor([[1.5, 2.5], [0.5, 1.0]], dtype=torch.float64), torch.tensor([0, 1])))
+    assert xent_json(path, labels)["loss"] == pytest.approx(expected, rel=1e-15)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_on_a_terminal_after_a_while(monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
+    with progress.progress_bar(quiet=False, total=10) as advance:
+        assert advance is not None
+        advance(5)
+        advance(5)
+    assert "computing" in terminal.getvalue() and "10/10" in terminal.getvalue()
+
+
+def test_progress_bar_never_in_pipes_or_when_quiet(monkeypatch):
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    with progress.progress_bar(quiet=False, total=10) as advance:
+        assert advance is None
+    monkeypatch.setattr("sys.stderr", FakeTerminal())
+    with progress.progress_bar(quiet=True, total=10) as advance:
+        assert advance is None
+
+
+def test_quick_runs_show_no_bar(monkeypatch):
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    with progress.progress_bar(quiet=False, total=10) as advance:
+        advance(10)
+    assert terminal.getvalue() == ""
+
+
+def test_json_of_many_files_is_valid(shards):
+    folder, _ = shards
+    result = xent("compute", str(folder / "x" / "*.npy"), str(folder / "y" / "*.npy"), "--format", "json")
+    assert json.loads(result.stdout)["files"][2]["labels"].endswith("part2.npy")
