@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from xentcli.cli import app
 
 DATA = Path(__file__).parent / "data"
+# Cases run per fuzz target (test_fuzz.py), reported at the end of the run.
+FUZZ_CASES: dict[str, int] = {}
 SAMPLES = Path(__file__).parent.parent / "sample_data"
 
 # The seed notebook (../shared/seed): torch.randn(3, 5) as printed, targets [3, 0, 2].
@@ -71,3 +73,12 @@ def assert_user_error(result, where: str | None = None, contains: str | None = N
         assert contains in lines[0], lines[0]
     assert result.stdout == ""
     return lines[0]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_CASES:
+        total = sum(FUZZ_CASES.values())
+        terminalreporter.write_line(
+            f"fuzz: {total} cases ran, each exited 0 or 2 with at most one error line and no traceback: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(FUZZ_CASES.items()))
+        )

@@ -75,6 +75,8 @@ class _XentGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         try:
             code = super().main(args=argv, prog_name=prog_name or "xent", standalone_mode=False, **extra)
+            if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into this code
+                print("xent: interrupted", file=sys.stderr)
         except XentError as error:
             if "--debug" in argv:
                 traceback.print_exc()
@@ -91,6 +93,14 @@ class _XentGroup(TyperGroup):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             code = ExitCode.OK
+        except KeyboardInterrupt:
+            print("xent: interrupted", file=sys.stderr)
+            code = ExitCode.INTERRUPTED
+        except Exception as error:  # a bug: still one line, and the traceback on request
+            if "--debug" in argv:
+                traceback.print_exc()
+            _fail(f"internal error: {type(error).__name__}: {error} (a bug in xent: --debug shows the traceback)")
+            code = ExitCode.INTERNAL
         sys.exit(int(code or 0))
 
 
@@ -503,4 +513,8 @@ def _table(report, weight, settings: Settings):
 
 
 def main() -> None:
-    app(prog_name="xent")
+    try:
+        app(prog_name="xent")
+    except KeyboardInterrupt:  # before the command started (while importing)
+        print("xent: interrupted", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)

@@ -9,6 +9,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     GATE_FAILED = 1
     USAGE = 2
+    INTERNAL = 70  # a bug in xent (EX_SOFTWARE)
     INTERRUPTED = 130
 
 

@@ -39,6 +39,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
 DELIMITERS = ("\t", ";", ",")
 DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+THOUSANDS = re.compile(r"^[-+]?\d{1,3}([,. '\u202f]\d{3})+([.,]\d+)?$")
 UTF8_BOM = b"\xef\xbb\xbf"
 PARSE_THREADS = min(8, os.cpu_count() or 1)
 PARSE_CHUNK_BYTES = 1 << 22
@@ -195,6 +196,8 @@ class TextTable:
                     hint = ""
                     if DECIMAL_COMMA.match(cell):
                         hint = " (a decimal comma? write 1.5, not 1,5)"
+                    elif THOUSANDS.match(cell):
+                        hint = " (a thousands separator? write 1234.5, not 1,234.5)"
                     raise XentError(
                         f"{cell!r} is not a number{hint}",
                         f"{self.locate(row)}:{column + 1}",
@@ -261,8 +264,8 @@ def _sniff_delimiter(sample: list[str]) -> str | None:
 
 
 def _is_header(cells: list[str]) -> bool:
-    """A row with a cell that is neither a number nor a decimal-comma number."""
-    return not all(_is_number(c) or DECIMAL_COMMA.match(c) for c in cells)
+    """A row with a cell that is not a number, not even a localised one (1,5 or 1,234.5)."""
+    return not all(_is_number(c) or DECIMAL_COMMA.match(c) or THOUSANDS.match(c) for c in cells)
 
 
 def _first_lines(name: str, data: bytes, count: int) -> list[tuple[int, str]]:
@@ -302,6 +305,12 @@ def parse_text(
         raise XentError("the file has a header but no data rows", name)
     data_line = sample[1][1] if has_header else sample[0][1]
     header_start = sample[0][0]
+    width = len(_split(data_line, delimiter))
+    if has_header and len(first) != width:
+        line = data.count(b"\n", 0, header_start) + 1
+        raise XentError(
+            f"the header has {len(first)} names but the first data row has {width} columns", f"{name}:{line}"
+        )
     body_start = data.find(b"\n", header_start) + 1 if has_header else header_start
     return TextTable(
         name=name,
@@ -309,7 +318,7 @@ def parse_text(
         body_start=body_start,
         header=tuple(first) if has_header else None,
         delimiter=delimiter,
-        width=len(_split(data_line, delimiter)),
+        width=width,
         row_id=has_header and first[0] == "",
         header_start=header_start if has_header else None,
     )
@@ -341,7 +350,7 @@ def _load_npz(name: str, source: str | io.BytesIO) -> _Archive:
     try:
         archive = np.load(source, allow_pickle=False)
     except Exception as error:  # ValueError, OSError, EOFError, zipfile.BadZipFile, ...
-        raise XentError(f"not a valid NPZ file ({error})", name) from None
+        raise _refusal(name, "not a valid NPZ file", error) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise XentError("not an NPZ archive", name)
     return _Archive(name, archive)
@@ -378,17 +387,21 @@ def _load_npy(name: str, source: str | io.BytesIO) -> np.ndarray:
     try:
         mode = "r" if isinstance(source, str) else None
         array = np.load(source, mmap_mode=mode, allow_pickle=False)
-    except ValueError as error:
-        if "pickle" in str(error) or "object" in str(error).lower():
-            raise XentError("holds Python objects (pickled data), which xent never loads", name) from None
-        raise XentError(f"not a valid NPY file ({error})", name) from None
-    except (OSError, EOFError) as error:
-        raise XentError(f"not a valid NPY file ({error})", name) from None
+    except Exception as error:  # a corrupt header can raise nearly anything
+        raise _refusal(name, "not a valid NPY file", error) from None
     if not isinstance(array, np.ndarray):
         raise XentError("not an NPY file", name)
     if array.dtype.hasobject or array.dtype.fields:
         raise XentError(f"unsupported dtype {array.dtype}", name)
     return array
+
+
+def _refusal(where: str, what: str, error: Exception) -> XentError:
+    """The XentError for an array numpy would not load; pickles are named as such."""
+    text = str(error)
+    if "pickle" in text or "object" in text.lower():
+        return XentError("holds Python objects (pickled data), which xent never loads", where)
+    return XentError(f"{what} ({type(error).__name__}: {text.splitlines()[0] if text else ''})", where)
 
 
 class _Archive:
@@ -405,12 +418,8 @@ class _Archive:
             raise XentError(f"no array named {key!r}; the archive holds {', '.join(self.keys)}", where)
         try:
             array = self.archive[key]
-        except ValueError as error:
-            if "pickle" in str(error) or "bject" in str(error):
-                raise XentError("holds Python objects (pickled data), which xent never loads", where) from None
-            raise XentError(f"cannot read the array ({error})", where) from None
-        except Exception as error:  # OSError, EOFError, zipfile.BadZipFile, ...
-            raise XentError(f"cannot read the array ({error})", where) from None
+        except Exception as error:  # a corrupt member can raise nearly anything
+            raise _refusal(where, "cannot read the array", error) from None
         if array.dtype.hasobject or array.dtype.fields:
             raise XentError(f"unsupported dtype {array.dtype}", where)
         return array

@@ -63,6 +63,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "loss": None if loss is None else _number(loss),
         "nan": loss is not None and math.isnan(loss),
+        "inf": loss is not None and math.isinf(loss),
         "reduction": result.reduction,
         "sum": _number(result.sum),
         "mean": _number(result.mean),
