@@ -196,8 +196,32 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", rows < 0 ? 0 : rows, error);
 }
 
+static PyObject *count_newlines(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t start, end, count = 0;
+    if (!PyArg_ParseTuple(args, "y*nn", &data, &start, &end)) {
+        return NULL;
+    }
+    if (start < 0) {
+        start = 0;
+    }
+    if (end > data.len) {
+        end = data.len;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const char *p = (const char *)data.buf + start, *stop = (const char *)data.buf + end;
+    while (p < stop && (p = memchr(p, '\n', (size_t)(stop - p))) != NULL) {
+        count++;
+        p++;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS, "parse(data, delimiter, columns, out) -> (rows, error_offset)"},
+    {"count_newlines", count_newlines, METH_VARARGS, "count_newlines(data, start, end) -> newlines in data[start:end]"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -57,8 +57,8 @@ class NumpyOps:
     def vector(self, values: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
         return np.asarray(values, dtype=dtype)
 
-    def empty(self, count: int, dtype: str) -> np.ndarray:
-        return np.empty(count, dtype=dtype)
+    def empty(self, shape: int | tuple[int, ...], dtype: str) -> np.ndarray:
+        return np.empty(shape, dtype=dtype)
 
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
@@ -84,6 +84,22 @@ class NumpyOps:
 
     def row_min(self, x: np.ndarray) -> np.ndarray:
         return x.min(axis=1)
+
+    def row_max(self, x: np.ndarray) -> np.ndarray:
+        return x.max(axis=1)
+
+    def all_true(self, count: int) -> np.ndarray:
+        return np.ones(count, dtype=bool)
+
+    def cast(self, x: np.ndarray, dtype: str) -> np.ndarray:
+        return np.asarray(x, dtype=dtype)
+
+    def bin_index(self, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+        """The bin of each value: edges[i] <= value < edges[i + 1] (the last bin is open)."""
+        return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 1)
+
+    def bincount(self, index: np.ndarray, weights: np.ndarray, length: int) -> np.ndarray:
+        return np.bincount(index, weights=weights, minlength=length)
 
     def row_argmax(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(index of the first maximum, the maximum) of every row; NaN rows give NaN.
@@ -201,8 +217,8 @@ class TorchOps:
     def vector(self, values: np.ndarray, dtype: np.dtype | str) -> Any:
         return self.torch.as_tensor(np.array(values, dtype=dtype), device=self.device)
 
-    def empty(self, count: int, dtype: str) -> Any:
-        return self.torch.empty(count, dtype=self._dtype(dtype), device=self.device)
+    def empty(self, shape: int | tuple[int, ...], dtype: str) -> Any:
+        return self.torch.empty(shape, dtype=self._dtype(dtype), device=self.device)
 
     def exp(self, x: Any) -> Any:
         return x.exp()
@@ -237,6 +253,22 @@ class TorchOps:
 
     def row_min(self, x: Any) -> Any:
         return x.amin(dim=1)
+
+    def row_max(self, x: Any) -> Any:
+        return x.amax(dim=1)
+
+    def all_true(self, count: int) -> Any:
+        return self.torch.ones(count, dtype=self.torch.bool, device=self.device)
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        return x.to(self._dtype(dtype))
+
+    def bin_index(self, values: Any, edges: np.ndarray) -> Any:
+        boundaries = self.torch.as_tensor(edges, dtype=values.dtype, device=self.device)
+        return (self.torch.searchsorted(boundaries, values.contiguous(), right=True) - 1).clamp(0, len(edges) - 1)
+
+    def bincount(self, index: Any, weights: Any, length: int) -> Any:
+        return self.torch.bincount(index, weights=weights, minlength=length)
 
     def pick(self, x: Any, index: Any) -> Any:
         return x.gather(1, index[:, None])[:, 0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import io
+import json
 import math
 import os
 import sys
@@ -160,6 +161,8 @@ ClassAxisOpt = Annotated[Optional[int], typer.Option("--class-axis", help="Axis 
 DTypeOpt = Annotated[Optional[DType], typer.Option("--dtype", help="Compute in this dtype. [default: the input's]", show_default=False)]
 DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Text delimiter: , ; tab or space. [default: sniffed]", show_default=False)]
 HeaderOpt = Annotated[Optional[bool], typer.Option("--header/--no-header", help="Force a header row on or off. [default: detected]", show_default=False)]
+ConventionOpt = Annotated[Optional[str], typer.Option("--convention", help="Whose definition: torch, keras, sklearn or optax. [default: torch]", show_default=False)]
+SampleWeightOpt = Annotated[Optional[str], typer.Option("--sample-weight", help="Per-row weights: a file with one number per row (Keras / scikit-learn style).")]
 BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="[default: auto: numpy on cpu, torch on cuda]", show_default=False)]
 DeviceOpt = Annotated[Optional[Device], typer.Option("--device", help="[default: cpu]", show_default=False)]
 PrecisionOpt = Annotated[Optional[int], typer.Option("--precision", min=0, max=17, help="Decimals shown. [default: 4]", show_default=False)]
@@ -192,6 +195,8 @@ class Settings:
     header: bool | None = None
     backend: str = "auto"
     device: str = "cpu"
+    convention: str = "torch"
+    sample_weight: str | None = None
     format: str = "table"
     per_row: bool = False
     rows: int = 20
@@ -200,6 +205,10 @@ class Settings:
     fail_above: float | None = None
     quiet: bool = False
     row: int = 0
+    top_k: int | None = None
+    by_class: bool = False
+    save_svg: str | None = None
+    save_html: str | None = None
     config: str | None = None
 
     @classmethod
@@ -229,11 +238,13 @@ class Settings:
             "ignore_index": self.ignore_index,
             "label_smoothing": self.label_smoothing,
             "class_axis": self.class_axis,
+            "convention": self.convention,
+            "sample_weight": self.sample_weight,
             "config": self.config,
         }
 
 
-def _compute(settings: Settings, keep_rows: bool):
+def _compute(settings: Settings, keep_rows: bool, metrics: bool = True):
     """Read the batch (or the bundled example) and compute its loss.
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
@@ -242,17 +253,17 @@ def _compute(settings: Settings, keep_rows: bool):
     streamed one pair at a time into one result. Returns (batch, weight,
     result, files), files being the per-file totals when there are several.
     """
-    from .inputs import example_batch, expand_paths, load_batch, read_weights
+    from .inputs import example_batch, expand_paths, load_batch, read_vector
     from .loss import combine
 
-    weight = read_weights(settings.weight) if settings.weight else None
+    weight = read_vector(settings.weight) if settings.weight else None
     if settings.logits is None:
         if settings.labels is not None:
             raise XentError("LABELS given without LOGITS")
         if not settings.quiet:
             _notice(EXAMPLE_NOTICE)
         batch = example_batch()
-        result = _run(batch, weight, settings, keep_rows)
+        result = _run(batch, weight, settings, keep_rows, metrics)
         _warn(result.warnings, settings)
         return batch, weight, result, None
     logits_paths = expand_paths(settings.logits)
@@ -274,7 +285,7 @@ def _compute(settings: Settings, keep_rows: bool):
             delimiter=settings.delimiter,
             header=settings.header,
         )
-        result = _run(batch, weight, settings, keep_rows)
+        result = _run(batch, weight, settings, keep_rows, metrics)
         _warn(result.warnings, settings, f"{batch.logits_name}: " if len(logits_paths) > 1 else "")
         first_batch = first_batch or batch
         results.append(result)
@@ -294,9 +305,11 @@ def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> No
             _notice(f"warning: {prefix}{warning}")
 
 
-def _run(batch, weight, settings: Settings, keep_rows: bool):
+def _run(batch, weight, settings: Settings, keep_rows: bool, metrics: bool):
     """The engine on one batch, with a progress bar."""
+    from .inputs import read_vector
     from .loss import ClassRows, cross_entropy
+    from .metrics import MetricOptions
     from .progress import progress_bar
 
     with progress_bar(settings.quiet, total=ClassRows(batch.logits, batch.class_axis).positions) as advance:
@@ -312,7 +325,10 @@ def _run(batch, weight, settings: Settings, keep_rows: bool):
             backend=settings.backend,
             device=settings.device,
             dtype=settings.dtype,
+            sample_weight=read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None,
+            convention=settings.convention,
             keep_rows=keep_rows,
+            metrics=MetricOptions(settings.top_k, settings.by_class) if metrics else None,
             progress=advance,
             locate_logits=batch.locate_logits,
             locate_labels=batch.locate_labels,
@@ -338,11 +354,17 @@ def compute(
     header: HeaderOpt = None,
     backend: BackendOpt = None,
     device: DeviceOpt = None,
+    convention: ConventionOpt = None,
+    sample_weight: SampleWeightOpt = None,
     format: Annotated[
         Optional[Format],
         typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format. [default: table]", show_default=False),
     ] = None,
     per_row: Annotated[Optional[bool], typer.Option("--per-row", help="Include per-row numbers in json/yaml.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Also report accuracy within the top K classes.")] = None,
+    by_class: Annotated[Optional[bool], typer.Option("--by-class", help="Per class: rows, mean loss and accuracy.")] = None,
+    save_svg: Annotated[Optional[str], typer.Option("--save-svg", help="Also save the table view as an SVG file.")] = None,
+    save_html: Annotated[Optional[str], typer.Option("--save-html", help="Also save the table view as an HTML file.")] = None,
     rows: Annotated[
         Optional[int], typer.Option("--rows", min=0, help="Rows shown in the table (head and tail); 0 = all. [default: 20]", show_default=False)
     ] = None,
@@ -361,16 +383,21 @@ def compute(
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in Format))
     per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
-    batch, weight, result, files = _compute(settings, keep_rows=per_row_output)
+    pictures = settings.save_svg or settings.save_html
+    with_metrics = settings.format != "value" or bool(pictures)
+    batch, weight, result, files = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
     from . import render
 
     report = render.Report(result, batch, settings.engine_options(), files)
-    if settings.format == "table" and files:
-        _print(render.files_table(report, settings.precision), settings.output)
-    elif settings.format == "table":
-        _print(_table(report, weight, settings), settings.output)
+    drawing = None
+    if settings.format == "table" or pictures:
+        drawing = render.files_table(report, settings.precision) if files else _table(report, weight, settings)
+    if settings.format == "table":
+        _print(drawing, settings.output)
     else:
         _emit(report, settings)
+    if pictures:
+        _save_pictures(drawing, settings)
     gated = result.mean if result.loss is None else result.loss
     if settings.fail_above is not None and (math.isnan(gated) or gated > settings.fail_above):
         _notice(f"loss {gated!r} is above --fail-above {settings.fail_above!r}")
@@ -398,6 +425,8 @@ def explain(
     header: HeaderOpt = None,
     backend: BackendOpt = None,
     device: DeviceOpt = None,
+    convention: ConventionOpt = None,
+    sample_weight: SampleWeightOpt = None,
     format: Annotated[
         Optional[ExplainFormat], typer.Option("--format", "-f", help="Output format. [default: table]", show_default=False)
     ] = None,
@@ -417,8 +446,10 @@ def explain(
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
     from . import render_explain
     from .explain import explain_row, resolve_row
+    from .inputs import read_vector
 
     position = resolve_row(settings.row, result.rows)
+    sample_weights = read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None
     explanation = explain_row(
         batch.logits,
         batch.target,
@@ -431,6 +462,9 @@ def explain(
         input=settings.input,
         class_names=batch.class_names,
         where=batch.locate_logits(position),
+        convention=settings.convention,
+        sample_weight=None if sample_weights is None else float(sample_weights[position]),
+        torch_batch_loss=None if settings.convention == "torch" else _torch_batch_loss(batch, weight, settings),
     )
     if settings.format == "json":
         _write(render_explain.to_json(explanation), settings.output)
@@ -438,6 +472,82 @@ def explain(
         _write(render_explain.to_markdown(explanation, settings.precision), settings.output)
     else:
         _print(render_explain.table(explanation, settings.precision), settings.output)
+
+
+class CompareFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def compare(
+    base: Annotated[str, typer.Argument(help="The base model's logits (any input form).", show_default=False)],
+    new: Annotated[str, typer.Argument(help="The new model's logits, same rows and classes.", show_default=False)],
+    labels: LabelsArg = None,
+    input: InputOpt = None,
+    weight: WeightOpt = None,
+    ignore_index: IgnoreOpt = None,
+    label_smoothing: SmoothingOpt = None,
+    reduction: ReductionOpt = None,
+    classes: ClassesOpt = None,
+    key: KeyOpt = None,
+    class_axis: ClassAxisOpt = None,
+    dtype: DTypeOpt = None,
+    delimiter: DelimiterOpt = None,
+    header: HeaderOpt = None,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
+    convention: ConventionOpt = None,
+    sample_weight: SampleWeightOpt = None,
+    format: Annotated[
+        Optional[CompareFormat], typer.Option("--format", "-f", help="Output format. [default: table]", show_default=False)
+    ] = None,
+    fail_if_worse: Annotated[
+        Optional[float],
+        typer.Option("--fail-if-worse", help="Exit 1 if the new loss exceeds the base loss by more than MARGIN."),
+    ] = None,
+    resamples: Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap resamples for the interval.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    precision: PrecisionOpt = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,
+    config: ConfigOpt = None,
+    no_config: NoConfigOpt = False,
+    quiet: QuietOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare two models' outputs on the same labels, as a CI gate if you like."""
+    from dataclasses import replace
+
+    from . import render
+    from .compare import compare as compare_results
+
+    given = dict(locals())
+    for name in ("debug", "base", "new", "fail_if_worse", "resamples", "seed", "replace", "render", "compare_results"):
+        given.pop(name)
+    settings = Settings.resolve({**given, "logits": base}, tuple(f.value for f in CompareFormat))
+    if settings.labels is None:
+        raise XentError("compare needs LABELS: xent compare BASE NEW LABELS")
+    base_batch, _, base_result, base_files = _compute(settings, keep_rows=True, metrics=False)
+    _, _, new_result, new_files = _compute(replace(settings, logits=new), keep_rows=True, metrics=False)
+    if base_files or new_files:
+        raise XentError("compare takes one file per model")
+    comparison = compare_results(base_result, new_result, resamples=resamples, seed=seed)
+    if settings.format == "json":
+        _write(json.dumps(render.comparison_dict(comparison, base, new), indent=2) + "\n", settings.output)
+    else:
+        _print(render.comparison_table(comparison, base, new, settings.precision, base_batch.class_names), settings.output)
+    if fail_if_worse is not None and not comparison.difference <= fail_if_worse:
+        _notice(f"the new loss is worse by {comparison.difference!r}, more than --fail-if-worse {fail_if_worse!r}")
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def _torch_batch_loss(batch, weight, settings: Settings) -> float:
+    """torch's value for the batch, to set beside another convention's."""
+    from dataclasses import replace
+
+    torch_settings = replace(settings, convention="torch", sample_weight=None)
+    result = _run(batch, weight, torch_settings, keep_rows=False, metrics=False)
+    return result.sum if result.reduction == "sum" else result.mean
 
 
 def _emit(report, settings: Settings) -> None:
@@ -465,6 +575,22 @@ def _write(text: str, output: str | None) -> None:
         write_atomically(output, text)
     except OSError as error:
         raise XentError(f"cannot write: {error.strerror}", output) from None
+
+
+def _save_pictures(drawing, settings: Settings) -> None:
+    """The table view as SVG and/or HTML files (CI artifacts), written atomically."""
+    from rich.console import Console
+
+    from .render import write_atomically
+
+    console = Console(file=io.StringIO(), record=True, width=100, force_terminal=True, color_system="truecolor")
+    console.print(drawing)
+    for path, export in ((settings.save_svg, console.export_svg), (settings.save_html, console.export_html)):
+        if path:
+            try:
+                write_atomically(path, export(clear=False))
+            except OSError as error:
+                raise XentError(f"cannot write: {error.strerror}", path) from None
 
 
 def _print(drawing, output: str | None) -> None:

@@ -23,6 +23,7 @@ CHOICES = {
     "backend": ("auto", "numpy", "torch"),
     "device": ("cpu", "cuda", "auto"),
     "dtype": ("float32", "float64"),
+    "convention": ("torch", "keras", "sklearn", "optax"),
     "format": ("table", "json", "csv", "tsv", "yaml", "value", "markdown"),
 }
 # key -> the types its value may have
@@ -50,8 +51,12 @@ KEYS: dict[str, tuple[type, ...]] = {
     "fail_above": (float, int),
     "quiet": (bool,),
     "row": (int,),
+    "top_k": (int,),
+    "convention": (str,),
+    "sample_weight": (str, list),
+    "by_class": (bool,),
 }
-PATH_KEYS = ("logits", "labels", "weight")
+PATH_KEYS = ("logits", "labels", "weight", "sample_weight")
 
 
 def find(start: Path) -> Path | None:
@@ -122,7 +127,7 @@ def _check(path: Path, line: int, key: Any, value: Any) -> Any:
         return ",".join(str(v) for v in value)
     if key in PATH_KEYS and isinstance(value, str) and value != "-":
         resolved = path.parent / value
-        if key != "weight" or resolved.exists():
+        if key not in ("weight", "sample_weight") or resolved.exists():
             return str(resolved)
     return value
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .conventions import KERAS_EPSILON, departures
+from .conventions import get as get_convention
 from .errors import XentError
 from .loss import ClassRows, InputKind, Result
 
@@ -48,6 +50,8 @@ class Explanation:
     smoothing_term: float | None
     soft_terms: np.ndarray | None
     loss: float
+    base_loss: float
+    row_weight: float | None
     second_route: float
     torch_loss: float | None
     engine_loss: float
@@ -57,10 +61,19 @@ class Explanation:
     weight_sum: float
     share: float
     rank: int
+    convention: str = "torch"
+    sample_weight: float | None = None
+    torch_batch_loss: float | None = None
+    departures: tuple[str, ...] = ()
 
     @property
     def target_weight(self) -> float:
         return 1.0 if self.weight is None else float(self.weight[self.target])
+
+    @property
+    def weights_inside(self) -> np.ndarray | None:
+        """The class weights that enter the loss term by term (torch's way), if any."""
+        return self.weight if get_convention(self.convention).class_weights == "per-class" else None
 
     @property
     def classes(self) -> int:
@@ -91,8 +104,16 @@ def explain_row(
     input: InputKind = "logits",
     class_names: tuple[str, ...] | None = None,
     where: str | None = None,
+    convention: str = "torch",
+    sample_weight: float | None = None,
+    torch_batch_loss: float | None = None,
 ) -> Explanation:
-    """Take row `row` of a batch apart; `result` is the engine's result for the batch."""
+    """Take row `row` of a batch apart; `result` is the engine's result for the batch.
+
+    Under another `convention` the row's loss follows that library (see
+    conventions.py); `torch_batch_loss` is then torch's value for the batch,
+    shown beside it."""
+    rule = get_convention(convention)
     position = resolve_row(row, result.rows)
     rows = ClassRows(logits, class_axis)
     x = rows.take([position])[0].astype(np.float64)
@@ -106,15 +127,24 @@ def explain_row(
     class_weights = np.ones(classes) if w is None else w
     smoothed = None if q is None else q * (1 - label_smoothing) + label_smoothing / classes
 
-    def row_loss(log_probs: np.ndarray) -> float:
-        """torch's loss for this row, from a vector of log-probabilities."""
+    per_row_weight = w is not None and rule.class_weights == "per-row"
+    inside = np.ones(classes) if per_row_weight else class_weights
+
+    # The whole row's loss is scaled by w[target] (conventions with per-row
+    # class weights) and by the row's sample weight.
+    weight_class = int(np.argmax(smoothed)) if smoothed is not None else t
+    row_weight = float(class_weights[weight_class]) if per_row_weight and 0 <= weight_class < classes else None
+    scale = (1.0 if row_weight is None else row_weight) * (1.0 if sample_weight is None else sample_weight)
+
+    def base_loss(log_probs: np.ndarray) -> float:
+        """The row's loss from a vector of log-probabilities, before the per-row scaling."""
         if smoothed is not None:
-            return float(-(class_weights * smoothed * log_probs).sum())
+            return float(-(inside * smoothed * log_probs).sum())
         if ignored:
             return 0.0
-        value = -class_weights[t] * log_probs[t]
+        value = -inside[t] * log_probs[t]
         if label_smoothing:
-            value = (1 - label_smoothing) * value + label_smoothing / classes * -(class_weights * log_probs).sum()
+            value = (1 - label_smoothing) * value + label_smoothing / classes * -(inside * log_probs).sum()
         return float(value)
 
     top = shifted = exps = sum_exp = None
@@ -128,18 +158,23 @@ def explain_row(
             log_p = shifted - log_sum_exp  # the steps: (x - m) - log sum e^(x - m)
             log_softmax = x - (top + log_sum_exp)  # the second route: x - logsumexp(x)
         else:
-            if input == "probs":
+            if input == "probs" and rule.probs == "clip":
                 eps = np.finfo(result.dtype).eps
                 log_p = np.log(np.clip(x, eps, 1 - eps))
+            elif input == "probs" and rule.probs == "normalize-clip":
+                log_p = np.log(np.clip(x / x.sum(), KERAS_EPSILON, 1 - KERAS_EPSILON))
+            elif input == "probs":
+                log_p = np.log(x) - math.log(x.sum())
             else:
                 log_p = x.copy()
             log_sum_exp = 0.0
             log_softmax = log_p
         softmax = np.exp(log_p)
         log_p_target = float(log_p[t]) if 0 <= t < classes else math.nan
-        loss, second_route = row_loss(log_p), row_loss(log_softmax)
-        smoothing_term = float(-(class_weights * log_p).sum()) if label_smoothing and q is None else None
-        soft_terms = None if smoothed is None else -class_weights * smoothed * log_p
+        unscaled = base_loss(log_p)
+        loss, second_route = unscaled * scale, base_loss(log_softmax) * scale
+        smoothing_term = float(-(inside * log_p).sum()) if label_smoothing and q is None else None
+        soft_terms = None if smoothed is None else -inside * smoothed * log_p
 
     losses = result.losses
     total = result.sum
@@ -169,6 +204,8 @@ def explain_row(
         smoothing_term=smoothing_term,
         soft_terms=soft_terms,
         loss=loss,
+        base_loss=unscaled,
+        row_weight=row_weight,
         second_route=second_route,
         torch_loss=_torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax),
         engine_loss=float(losses[position]),
@@ -178,6 +215,12 @@ def explain_row(
         weight_sum=result.weight_sum,
         share=float(losses[position] / total) if total else math.nan,
         rank=int((losses > losses[position]).sum()) + 1,
+        convention=rule.name,
+        sample_weight=sample_weight,
+        torch_batch_loss=torch_batch_loss,
+        departures=tuple(
+            departures(rule, input, w is not None, bool(label_smoothing), result.ignored)
+        ),
     )
 
 

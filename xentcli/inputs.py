@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import importlib
 import io
+import mmap
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 
@@ -56,6 +57,7 @@ EXAMPLE_TARGETS = np.array([3, 0, 2])
 EXAMPLE_NAME = "<bundled example>"
 
 Locate = Callable[[int], str]
+Buffer = Union[bytes, mmap.mmap]
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class TextTable:
     """
 
     name: str
-    data: bytes
+    data: Buffer
     body_start: int
     header: tuple[str, ...] | None
     delimiter: str | None
@@ -114,7 +116,7 @@ class TextTable:
     @cached_property
     def _numbered_lines(self) -> tuple[list[str], list[int]]:
         """The data lines (blank and # lines left out) and their line numbers."""
-        first_line = self.data.count(b"\n", 0, self.body_start) + 1
+        first_line = count_newlines(self.data, 0, self.body_start) + 1
         text = _decode(self.name, self.data[self.body_start :], first_line)
         lines, numbers = [], []
         for number, line in enumerate(text.split("\n"), start=first_line):
@@ -216,29 +218,37 @@ def _parse_fast(data: bytes, start: int, delimiter: str | None, width: int) -> n
         bounds.append(cut + 1)
     bounds.append(end)
     spans = list(zip(bounds[:-1], bounds[1:]))
-    capacities = [data.count(b"\n", a, b) + (0 if b > a and data[b - 1 : b] == b"\n" else 1) for a, b in spans]
-    out = np.empty((sum(capacities), width), dtype=np.float64)
-    offsets = np.cumsum([0, *capacities])
     view = memoryview(data)
     code = -1 if delimiter is None else ord(delimiter)
+
+    def capacity(k: int) -> int:
+        a, b = spans[k]
+        return count_newlines(data, a, b) + (0 if b > a and data[b - 1 : b] == b"\n" else 1)
 
     def parse(k: int) -> tuple[int, int]:
         a, b = spans[k]
         return _fastcsv.parse(view[a:b], code, width, out[offsets[k] : offsets[k + 1]])
 
-    if len(spans) > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(len(spans)) as pool:
-            results = list(pool.map(parse, range(len(spans))))
-    else:
-        results = [parse(0)]
+    with ThreadPoolExecutor(len(spans)) as pool:
+        capacities = list(pool.map(capacity, range(len(spans))))
+        out = np.empty((sum(capacities), width), dtype=np.float64)
+        offsets = np.cumsum([0, *capacities])
+        results = list(pool.map(parse, range(len(spans))))
     if any(error >= 0 for _, error in results):
         return None
     if all(rows == capacity for (rows, _), capacity in zip(results, capacities)):
         return out
     # Blank or comment lines left room unused: keep the parsed rows only.
     return np.concatenate([out[offsets[k] : offsets[k] + rows] for k, (rows, _) in enumerate(results)])
+
+
+def count_newlines(data: Buffer, start: int, end: int) -> int:
+    """How many b"\\n" lie in data[start:end] (without copying a memory map)."""
+    if _fastcsv is not None:
+        return _fastcsv.count_newlines(data, start, end)
+    return data.count(b"\n", start, end)
 
 
 def _decode(name: str, data: bytes, first_line: int = 1) -> str:
@@ -268,10 +278,9 @@ def _is_header(cells: list[str]) -> bool:
     return not all(_is_number(c) or DECIMAL_COMMA.match(c) or THOUSANDS.match(c) for c in cells)
 
 
-def _first_lines(name: str, data: bytes, count: int) -> list[tuple[int, str]]:
+def _first_lines(name: str, data: Buffer, count: int, position: int = 0) -> list[tuple[int, str]]:
     """(byte offset, text) of the first `count` lines that are not blank or comments."""
     found: list[tuple[int, str]] = []
-    position = 0
     number = 1
     while position < len(data) and len(found) < count:
         end = data.find(b"\n", position)
@@ -284,17 +293,19 @@ def _first_lines(name: str, data: bytes, count: int) -> list[tuple[int, str]]:
 
 
 def parse_text(
-    name: str, data: bytes, *, delimiter: str | None = None, header: bool | None = None
+    name: str, data: Buffer, *, delimiter: str | None = None, header: bool | None = None
 ) -> TextTable:
-    """Find the header (if any), the delimiter and where the data rows start."""
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM) :]
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+    """Find the header (if any), the delimiter and where the data rows start.
+
+    `data` is the file's bytes, or a read-only memory map of them."""
+    start = len(UTF8_BOM) if data[: len(UTF8_BOM)] == UTF8_BOM else 0
+    nul = data.find(b"\x00", start)
+    if nul >= 0:
+        line = count_newlines(data, 0, nul) + 1
         raise XentError("not a text file (it holds NUL bytes)", f"{name}:{line}")
-    if b"\n" not in data and b"\r" in data:
-        data = data.replace(b"\r", b"\n")  # old Mac line ends
-    sample = _first_lines(name, data, 5)
+    if data.find(b"\n", start) < 0 and data.find(b"\r", start) >= 0:
+        data, start = bytes(data[start:]).replace(b"\r", b"\n"), 0  # old Mac line ends
+    sample = _first_lines(name, data, 5, start)
     if not sample:
         raise XentError("the file is empty (no data rows)", name)
     if delimiter is None:
@@ -307,7 +318,7 @@ def parse_text(
     header_start = sample[0][0]
     width = len(_split(data_line, delimiter))
     if has_header and len(first) != width:
-        line = data.count(b"\n", 0, header_start) + 1
+        line = count_newlines(data, 0, header_start) + 1
         raise XentError(
             f"the header has {len(first)} names but the first data row has {width} columns", f"{name}:{line}"
         )
@@ -324,11 +335,17 @@ def parse_text(
     )
 
 
-def _read_bytes(path: str, stdin: BinaryIO | None) -> tuple[str, bytes]:
+def _read_bytes(path: str, stdin: BinaryIO | None, mapped: bool = False) -> tuple[str, Buffer]:
+    """The bytes of a file or stdin; with `mapped`, a read-only memory map of a
+    non-empty file instead (the C reader parses it in place, uncopied)."""
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin.buffer
         return "<stdin>", stream.read()
     try:
+        if mapped and _fastcsv is not None:
+            with open(path, "rb") as file:
+                if os.fstat(file.fileno()).st_size:
+                    return path, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         return path, Path(path).read_bytes()
     except FileNotFoundError:
         raise XentError("no such file", path) from None
@@ -474,7 +491,7 @@ def read_source(
     if path != STDIN and kind not in TEXT_SUFFIXES:
         known = ", ".join((".npy", ".npz", ".pt") + TEXT_SUFFIXES)
         raise XentError(f"unknown file type (expected {known}, optionally .gz/.bz2/.xz)", path)
-    name, data = _read_bytes(path, stdin)
+    name, data = _read_bytes(path, stdin, mapped=not compressed)
     if compressed:
         data = _decompress(name, compressed, data)
     elif path == STDIN and data.startswith(GZIP_MAGIC):
@@ -718,19 +735,17 @@ def example_batch() -> Batch:
     )
 
 
-def read_weights(text: str) -> np.ndarray:
-    """Class weights from a file (any input format) or an inline list ``1,2,0.5``."""
+def read_vector(text: str, option: str = "--weight") -> np.ndarray:
+    """Numbers from a file (any input format) or an inline list ``1,2,0.5``."""
     if Path(text).exists() or text == STDIN:
         source = read_source(text)
         if source.table is not None:
             return source.table.numbers(source.table.data_columns()).reshape(-1)
         array = source.array if source.archive is None else source.archive.get(source.archive.logits_key(None))
         if array.dtype.kind not in "biuf":
-            raise XentError(f"weights must be numbers, got {array.dtype}", source.name)
+            raise XentError(f"{option} must be numbers, got {array.dtype}", source.name)
         return np.asarray(array, dtype=np.float64).reshape(-1)
     try:
         return np.array([float(part) for part in text.split(",")], dtype=np.float64)
     except ValueError:
-        raise XentError(
-            f"--weight takes a file or a comma-separated list of numbers; {text!r} is neither"
-        ) from None
+        raise XentError(f"{option} takes a file or a comma-separated list of numbers; {text!r} is neither") from None

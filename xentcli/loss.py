@@ -22,7 +22,11 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from .backends import NumpyOps, TorchOps, select
+from .conventions import KERAS_EPSILON, Convention
+from .conventions import get as get_convention
 from .errors import XentError
+from .metrics import MetricOptions, Metrics, block_totals
+from .metrics import layout as metric_layout
 
 Ops = Union[NumpyOps, TorchOps]
 InputKind = Literal["logits", "probs", "log-probs"]
@@ -64,11 +68,13 @@ class Result:
     device_name: str | None = None
     dtype: str = "float64"
     warnings: tuple[str, ...] = field(default=())
+    metrics: Metrics | None = None
     losses: np.ndarray | None = None
     log_p_target: np.ndarray | None = None
     pred: np.ndarray | None = None
     target: np.ndarray | None = None
     ignored_mask: np.ndarray | None = None
+    row_weights: np.ndarray | None = None  # each position's share of the mean's denominator
 
     @property
     def loss(self) -> float | None:
@@ -90,6 +96,11 @@ class Result:
     def perplexity(self) -> float:
         with np.errstate(over="ignore"):
             return float(np.exp(self.mean))
+
+    @property
+    def bits(self) -> float:
+        """The mean loss in bits (per sample): nats / ln 2."""
+        return self.mean / math.log(2)
 
 
 class ClassRows:
@@ -223,34 +234,50 @@ class _Spec:
     classes: int
     tolerance: float
     keep_rows: bool
+    metrics: MetricOptions | None
+    convention: Convention
 
 
-def _block(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _block(
+    ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any, sample_w: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(block totals, per-row values) for one block of rows.
 
-    `t` holds class indices, or `q` soft labels; `w` the class weights or
-    None. The totals count what _check_values must look at: rows whose
-    values no loss can use ("bad") and rows that do not sum to 1.
+    `t` holds class indices, or `q` soft labels; `w` the class weights and
+    `sample_w` the rows' sample weights, or None. The totals count what
+    _check_values must look at: rows whose values no loss can use ("bad")
+    and rows that do not sum to 1.
     """
+    row_weights = w is not None and spec.convention.class_weights == "per-row"
+    if row_weights:
+        w, class_w = None, w  # the loss is computed unweighted, then scaled per row
+
     pred, top = ops.row_argmax(x)  # top is NaN for a row holding one
     bad = ~ops.isfinite(top)
     off_sum = None
     smoothing = spec.label_smoothing / spec.classes
     # log p = s - lse; for plain index targets on logits, s stays implicit
     # (x - top) and exp runs in place on a scratch copy.
-    full = q is not None or spec.label_smoothing > 0 or spec.input != "logits"
-    s = None
+    full = q is not None or spec.label_smoothing > 0 or spec.input != "logits" or spec.metrics is not None
+    s = e = None
     if spec.input == "logits":
         if full:
             s = x - top[:, None]
-            lse = ops.log(ops.row_sum(ops.exp(s)))
+            e = ops.exp(s)
+            lse = ops.log(ops.row_sum(e))
         else:
             lse = ops.log(ops.row_sum(ops.exp_shifted(x, top)))
     elif spec.input == "probs":
         bad = bad | (ops.row_min(x) < 0) | (top > 1)
-        off_sum = ops.abs(ops.row_sum(x) - 1) > spec.tolerance
-        eps = float(np.finfo(spec.dtype).eps)
-        s, lse = ops.log(ops.clip(x, eps, 1 - eps)), 0.0
+        row_sum = ops.row_sum(x)
+        off_sum = ops.abs(row_sum - 1) > spec.tolerance
+        if spec.convention.probs == "clip":
+            eps = float(np.finfo(spec.dtype).eps)
+            s, lse = ops.log(ops.clip(x, eps, 1 - eps)), 0.0
+        elif spec.convention.probs == "normalize-clip":
+            s, lse = ops.log(ops.clip(x / row_sum[:, None], KERAS_EPSILON, 1 - KERAS_EPSILON)), 0.0
+        else:
+            s, lse = ops.log(x), ops.log(row_sum)
     else:
         bad = bad | (top > spec.tolerance)
         s, lse = x, 0.0
@@ -267,6 +294,9 @@ def _block(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> tuple[dict[
         loss = lse * ops.row_sum(mass) - ops.rowdot(mass, s)
         log_p = log_p_at(target)
         correct = pred == target
+        kept = ops.all_true(len(target))
+        if row_weights:
+            loss = loss * class_w[target]
     else:
         target = t
         kept = t != spec.ignore_index
@@ -276,15 +306,26 @@ def _block(ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any) -> tuple[dict[
         if spec.label_smoothing:
             smooth = lse * spec.classes - ops.row_sum(s) if w is None else lse * w.sum() - s @ w
             loss = (1 - spec.label_smoothing) * loss + smoothing * smooth
+        if row_weights:
+            loss = loss * class_w[safe]
         loss = ops.where(kept, loss, 0.0)
         log_p = ops.where(kept, log_p, math.nan)
         correct = (pred == t) & kept
+    if sample_w is not None:
+        loss = loss * sample_w
     totals = {
         "loss": ops.sum64(loss),
         "correct": correct.sum(),
         "bad": bad.sum(),
         "off_sum": 0 if off_sum is None else off_sum.sum(),
     }
+    if spec.metrics is not None:
+        totals.update(
+            block_totals(
+                ops, spec.metrics, x=x, shifted=s, exp=e, lse=lse, target=target, kept=kept,
+                correct=correct, loss=loss, input=spec.input,
+            )
+        )
     rows = {"loss": loss, "log_p_target": log_p, "pred": pred} if spec.keep_rows else {}
     if spec.keep_rows and q is not None:
         rows["target"] = target  # index targets are known already
@@ -298,13 +339,17 @@ def _run_blocks(
     flat_target: np.ndarray | None,
     soft_rows: ClassRows | None,
     weights: np.ndarray | None,
+    sample_weights: np.ndarray | None,
     progress: Progress | None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every block through _block: (totals per block, per-row arrays), on the host."""
     spans = rows.spans(ops.block_rows(spec.classes, spec.dtype.itemsize))
+    shapes = {"loss": ("float64", 1), "correct": ("int64", 1), "bad": ("int64", 1), "off_sum": ("int64", 1)}
+    if spec.metrics is not None:
+        shapes.update(metric_layout(spec.metrics, spec.classes))
     totals = {
-        "loss": ops.empty(len(spans), "float64"),
-        **{name: ops.empty(len(spans), "int64") for name in ("correct", "bad", "off_sum")},
+        name: ops.empty(len(spans) if width == 1 else (len(spans), width), dtype)
+        for name, (dtype, width) in shapes.items()
     }
     # Per-row numbers are kept in the dtype they were computed in.
     kinds = {"loss": str(spec.dtype), "log_p_target": str(spec.dtype), "pred": "int64"}
@@ -313,6 +358,7 @@ def _run_blocks(
     per_row = {name: ops.empty(len(rows), kind) for name, kind in kinds.items()} if spec.keep_rows else {}
     w = None if weights is None else ops.vector(weights, spec.dtype)
     targets = None if flat_target is None else ops.vector(flat_target, "int64")
+    row_weights = None if sample_weights is None else ops.vector(sample_weights, spec.dtype)
 
     def run(k: int) -> None:
         start, raw = rows.block(spans[k])
@@ -322,7 +368,8 @@ def _run_blocks(
             q, t = ops.load(soft_rows.block(spans[k])[1], spec.dtype, channel="soft"), None
         else:
             q, t = None, targets[start:stop]
-        block_totals, block_rows = _block(ops, spec, x, t, q, w)
+        sample_w = None if row_weights is None else row_weights[start:stop]
+        block_totals, block_rows = _block(ops, spec, x, t, q, w, sample_w)
         for name, value in block_totals.items():
             totals[name][k] = value
         for name, values in block_rows.items():
@@ -403,6 +450,35 @@ def _check_values(
     ]
 
 
+def _sample_weights(sample_weight: np.ndarray | Sequence[float] | None, count: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    values = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if len(values) != count:
+        raise XentError(f"--sample-weight has {len(values)} values but there are {count} rows")
+    if not np.isfinite(values).all():
+        raise XentError("--sample-weight values must be finite numbers")
+    return values
+
+
+def row_denominators(
+    rule: Convention,
+    flat_target: np.ndarray | None,
+    ignored_mask: np.ndarray,
+    weights: np.ndarray | None,
+    sample_weights: np.ndarray | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """Each position's share of what the mean divides by: its weight, or 1 (0 when ignored)."""
+    kept = ~ignored_mask
+    if rule.denominator == "count":
+        return kept.astype(np.float64)
+    row_weight = np.ones(len(kept)) if sample_weights is None else sample_weights.copy()
+    if weights is not None and flat_target is not None:
+        row_weight *= weights.astype(dtype)[np.where(kept, flat_target, 0)]
+    return np.where(kept, row_weight, 0.0)
+
+
 def _looks_like_probabilities(block: np.ndarray, tolerance: float) -> bool:
     """The classic double-softmax mistake: 'logits' that are already probabilities."""
     block = np.asarray(block, dtype=np.float64)
@@ -427,7 +503,10 @@ def cross_entropy(
     backend: str = "numpy",
     device: str = "cpu",
     dtype: str | None = None,
+    sample_weight: np.ndarray | Sequence[float] | None = None,
+    convention: str = "torch",
     keep_rows: bool = True,
+    metrics: MetricOptions | None = None,
     progress: Progress | None = None,
     locate_logits: Locate = _row_number,
     locate_labels: Locate = _row_number,
@@ -438,8 +517,12 @@ def cross_entropy(
     axis) or class probabilities (the logits' shape). `input` says what the
     logits array holds: raw scores, probabilities or log-probabilities.
     `backend` is numpy or torch (or auto), `device` cpu, cuda or auto.
+    `sample_weight` scales each position's loss; `convention` picks the
+    library whose definition is followed (torch, keras, sklearn, optax:
+    conventions.py says how they differ).
     With `keep_rows=False` only the totals are kept (memory stays bounded
-    for any number of rows). `progress` is called with the number of rows
+    for any number of rows). `metrics` asks for the metrics around the loss
+    (calibration, entropy, top-k, per class: metrics.py). `progress` is called with the number of rows
     done after each block. `locate_logits` / `locate_labels` turn a flat
     position into the place named in error messages (a file and line, say).
     """
@@ -465,16 +548,19 @@ def cross_entropy(
             f"labels have shape {target.shape} but the logits need {rows.shape} "
             f"(one label per row) or {logits.shape} (soft labels)"
         )
+    rule = get_convention(convention)
+    rule.check(label_smoothing, soft)
     flat_target = None if soft else _index_targets(target, rows, ignore_index, locate_labels)
     soft_rows = ClassRows(target, class_axis) if soft else None
+    sample_weights = _sample_weights(sample_weight, len(rows))
     ops = select(backend, device, logits.nbytes)
     tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
     keep = keep_rows or reduction == "none"
-    spec = _Spec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep)
+    spec = _Spec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep, metrics, rule)
     # Masked (-inf) classes and bad values run through the math as NaN/inf;
     # _check_values then names the first bad row.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        totals, per_row = _run_blocks(ops, spec, rows, flat_target, soft_rows, weights, progress)
+        totals, per_row = _run_blocks(ops, spec, rows, flat_target, soft_rows, weights, sample_weights, progress)
     found = _check_values(spec, rows, totals, soft_rows, locate_logits)
     first_block = next(rows.blocks(max(1, 65536 // rows.classes)), (0, np.empty((0, rows.classes))))[1]
     if input == "logits" and _looks_like_probabilities(first_block, tolerance):
@@ -484,20 +570,20 @@ def cross_entropy(
         )
 
     count = len(rows)
-    if soft:
-        ignored, weight_sum = 0, float(count)
-    else:
-        ignored_mask = flat_target == ignore_index
-        ignored = int(ignored_mask.sum())
-        kept_targets = flat_target[~ignored_mask]
-        weight_sum = float(
-            len(kept_targets) if weights is None else weights.astype(math_dtype)[kept_targets].sum(dtype=np.float64)
-        )
+    ignored_mask = np.zeros(count, dtype=bool) if soft else flat_target == ignore_index
+    ignored = int(ignored_mask.sum())
+    denominators = row_denominators(rule, flat_target, ignored_mask, weights, sample_weights, math_dtype)
+    weight_sum = float(denominators.sum(dtype=np.float64))
     total = math.fsum(totals["loss"])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = float(np.float64(total) / np.float64(weight_sum))
-    if math.isnan(mean) and count and ignored == count:
-        found.append(f"every one of the {count} positions is ignored: the mean is NaN, as in torch")
+    if weight_sum == 0 and rule.all_ignored_is_zero:
+        mean = 0.0
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = float(np.float64(total) / np.float64(weight_sum))
+    if count and ignored == count:
+        found.append(
+            f"every one of the {count} positions is ignored: the mean is {mean:g}, as {rule.function} gives"
+        )
     rows_kept = {}
     if keep:
         rows_kept = dict(
@@ -505,7 +591,8 @@ def cross_entropy(
             log_p_target=per_row["log_p_target"],
             pred=per_row["pred"],
             target=per_row["target"] if soft else flat_target,
-            ignored_mask=np.zeros(count, dtype=bool) if soft else ignored_mask,
+            ignored_mask=ignored_mask,
+            row_weights=denominators,
         )
     return Result(
         reduction=reduction,
@@ -523,6 +610,7 @@ def cross_entropy(
         device_name=ops.device_name,
         dtype=str(math_dtype),
         warnings=tuple(found),
+        metrics=None if metrics is None else Metrics.from_totals(totals, metrics, count - ignored),
         **rows_kept,
     )
 
@@ -550,7 +638,7 @@ def combine(results: Sequence[Result]) -> Result:
     if all(r.losses is not None for r in results):
         arrays = {
             name: np.concatenate([getattr(r, name) for r in results])
-            for name in ("losses", "log_p_target", "pred", "target", "ignored_mask")
+            for name in ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")
         }
     return Result(
         reduction=first.reduction,
@@ -568,5 +656,15 @@ def combine(results: Sequence[Result]) -> Result:
         device_name=first.device_name,
         dtype=first.dtype,
         warnings=tuple(w for r in results for w in r.warnings),
+        metrics=_add_metrics(results),
         **arrays,
     )
+
+
+def _add_metrics(results: Sequence[Result]) -> Metrics | None:
+    if any(r.metrics is None for r in results):
+        return None
+    total = results[0].metrics
+    for result in results[1:]:
+        total = total + result.metrics
+    return total

@@ -73,6 +73,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "ignored": result.ignored,
         "accuracy": _number(result.accuracy),
         "perplexity": _number(result.perplexity),
+        "bits": _number(result.bits),
         "soft_labels": result.soft,
         "backend": result.backend,
         "device": result.device,
@@ -83,11 +84,36 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "options": report.options,
         "warnings": list(result.warnings),
     }
+    if result.metrics is not None:
+        data["metrics"] = _metrics(result.metrics)
     if report.files:
         data["files"] = [{k: _number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row or result.reduction == "none":
         data["per_row"] = list(_per_row(report))
     return data
+
+
+def _metrics(metrics) -> dict[str, Any]:
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, (float, np.floating)):
+            return _number(value)
+        return value
+
+    return clean(
+        {
+            "top_k": metrics.top_k,
+            "top_k_accuracy": metrics.top_k_accuracy,
+            "mean_entropy": metrics.mean_entropy,
+            "ece": metrics.ece,
+            "reliability": metrics.reliability(),
+            "loss_histogram": metrics.histogram(),
+            "by_class": metrics.by_class(),
+        }
+    )
 
 
 def _inputs(report: Report) -> dict[str, Any]:
@@ -186,18 +212,27 @@ def table(
     Every class gets a column when there are at most 10 and they fit in
     `width`; otherwise p(target) and the top 3 classes are shown.
     """
+    from rich.console import Console, Group
+    from rich.text import Text
+
+    grid = None
+    if report.result.classes <= MAX_CLASS_COLUMNS:
+        grid = _rows_table(report, shown, rows, probabilities, hidden, precision, all_classes=True)
+        if Console(width=10_000).measure(grid).maximum > width:  # its natural width
+            grid = None
+    if grid is None:
+        grid = _rows_table(report, shown, rows, probabilities, hidden, precision, all_classes=False)
+    return Group(grid, Text(""), summary(report, precision))
+
+
+def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int, precision: int, all_classes: bool):
+    """The per-row table: every class's probability, or p(target) and the top 3."""
     from rich import box
-    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     result = report.result
     fmt = f"{{:.{precision}f}}"
-    class_width = max([precision + 3] + [len(report.class_name(c)) + 3 for c in range(result.classes)])
-    all_classes = (
-        result.classes <= MAX_CLASS_COLUMNS
-        and 3 * precision + 36 + (class_width + 2) * result.classes <= width
-    )
     grid = Table(
         header_style="bold",
         box=box.SIMPLE_HEAD,
@@ -247,7 +282,7 @@ def table(
         )
         cells.append(Text(_named(report, pred)) + mark)
         grid.add_row(*cells)
-    return Group(grid, Text(""), summary(report, precision))
+    return grid
 
 
 def files_table(report: Report, precision: int):
@@ -276,18 +311,23 @@ def _named(report: Report, index: int) -> str:
 
 
 def summary(report: Report, precision: int):
-    """The reduced loss and the counts around it."""
+    """The reduced loss, the counts and metrics around it, and the pictures."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     result = report.result
+    metrics = result.metrics
     fmt = f"{{:.{precision}f}}"
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
     reduction = result.reduction if result.reduction != "none" else "mean"
     headline = result.sum if reduction == "sum" else result.mean
-    lines.add_row(f"loss ({reduction})", Text(fmt.format(headline), style="bold cyan"))
+    lines.add_row(
+        f"loss ({reduction})",
+        Text(fmt.format(headline), style="bold cyan") + Text(f"  ({fmt.format(result.bits)} bits per row, mean)"),
+    )
     if reduction == "mean":
         lines.add_row("sum", f"{fmt.format(result.sum)} / weight sum {result.weight_sum:g}")
     else:
@@ -299,8 +339,147 @@ def summary(report: Report, precision: int):
     )
     counted = result.rows - result.ignored
     if counted:
-        lines.add_row("accuracy", f"{result.accuracy:.1%} ({result.correct}/{counted})")
-    lines.add_row("perplexity", f"{result.perplexity:.{precision}g}")
+        accuracy = f"{result.accuracy:.1%} ({result.correct}/{counted})"
+        if metrics is not None and metrics.top_k:
+            accuracy += f" · top-{metrics.top_k} {metrics.top_k_accuracy:.1%}"
+        lines.add_row("accuracy", accuracy)
+    perplexity = f"{result.perplexity:.{precision}g}"
+    if metrics is not None and counted:
+        perplexity += f" · entropy {fmt.format(metrics.mean_entropy)} nats · ECE {fmt.format(metrics.ece)}"
+    lines.add_row("perplexity", perplexity)
     device = f"{result.device} ({result.device_name})" if result.device_name else result.device
     lines.add_row("computed", Text(f"{result.backend} · {device} · {result.dtype}"))
-    return lines
+    parts: list[Any] = [lines]
+    if metrics is not None and counted:
+        parts += [Text(""), pictures(metrics, precision)]
+        if metrics.class_count is not None:
+            parts += [Text(""), by_class_table(report, precision)]
+    return Group(*parts)
+
+
+BAR = 24
+
+
+def _bar(share: float) -> str:
+    cells = round(share * BAR * 8)
+    return "█" * (cells // 8) + (" ▏▎▍▌▋▊▉"[cells % 8] if cells % 8 else "")
+
+
+def pictures(metrics, precision: int):
+    """Per-row losses as a histogram, and calibration as a reliability diagram."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    def grid() -> Table:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold", min_width=12)
+        table.add_column(justify="right")
+        table.add_column(style="cyan", min_width=BAR)
+        table.add_column()
+        return table
+
+    histogram = grid()
+    bins = [b for b in metrics.histogram() if b["rows"]]
+    most = max(b["rows"] for b in bins)
+    for k, b in enumerate(bins):
+        high = "∞" if b["high"] is None else f"{b['high']:g}"
+        histogram.add_row("loss per row" if k == 0 else "", f"{b['low']:g}–{high}", _bar(b["rows"] / most), str(b["rows"]))
+    calibration = grid()
+    for k, b in enumerate(metrics.reliability()):
+        calibration.add_row(
+            "calibration" if k == 0 else "",
+            f"p {b['low']:.2f}–{b['high']:.2f}",
+            _bar(b["accuracy"]),
+            f"acc {b['accuracy']:.2f} · conf {b['confidence']:.2f} · n={b['rows']}",
+        )
+    return Group(histogram, Text(""), calibration)
+
+
+def by_class_table(report: Report, precision: int, limit: int = 50):
+    """Per class: rows, mean loss and accuracy (the most frequent classes first beyond `limit`)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    classes = report.result.metrics.by_class()
+    shown = classes if len(classes) <= limit else sorted(classes, key=lambda c: -c["rows"])[:limit]
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False,
+                 caption=f"… {len(classes) - limit} more classes" if len(classes) > limit else None)
+    for name in ("class", "rows", "mean loss", "accuracy"):
+        grid.add_column(name, justify="left" if name == "class" else "right")
+    fmt = f"{{:.{precision}f}}"
+    for c in shown:
+        counted = c["rows"] > 0
+        grid.add_row(Text(_named(report, c["class"])), str(c["rows"]),
+                     fmt.format(c["mean_loss"]) if counted else "—", f"{c['accuracy']:.1%}" if counted else "—")
+    return grid
+
+
+def comparison_dict(comparison, base_name: str, new_name: str) -> dict[str, Any]:
+    """`xent compare --format json`."""
+    base, new = comparison.base, comparison.new
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "base": {"logits": base_name, "loss": _number(base.mean if base.loss is None else base.loss),
+                 "accuracy": _number(base.accuracy)},
+        "new": {"logits": new_name, "loss": _number(new.mean if new.loss is None else new.loss),
+                "accuracy": _number(new.accuracy)},
+        "reduction": base.reduction if base.reduction != "none" else "mean",
+        "difference": _number(comparison.difference),
+        "interval": {"low": _number(comparison.low), "high": _number(comparison.high),
+                     "confidence": comparison.confidence, "resamples": comparison.resamples,
+                     "method": "paired bootstrap (Poisson)"},
+        "significant": comparison.significant,
+        "rows": base.rows,
+        "worst_rows": [
+            {"row": int(r), "target": int(base.target[r]), "base_loss": _number(base.losses[r]),
+             "new_loss": _number(new.losses[r]), "change": _number(float(new.losses[r]) - float(base.losses[r]))}
+            for r in comparison.worst_rows
+        ],
+    }
+
+
+def comparison_table(comparison, base_name: str, new_name: str, precision: int, class_names=None):
+    """`xent compare`: both losses, the difference and its interval, and the rows that got most worse."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    data = comparison_dict(comparison, base_name, new_name)
+    fmt = f"{{:.{precision}f}}"
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    reduction = data["reduction"]
+    lines.add_row(f"base loss ({reduction})", Text(f"{_fmt(fmt, data['base']['loss'])}  {base_name}"))
+    lines.add_row(f"new loss ({reduction})", Text(f"{_fmt(fmt, data['new']['loss'])}  {new_name}"))
+    better = comparison.difference < 0
+    style = "green" if better and comparison.significant else "red" if comparison.significant else "yellow"
+    verdict = ("better" if better else "worse") + (" (significant)" if comparison.significant else " (within noise)")
+    lines.add_row("difference", Text(f"{comparison.difference:+.{precision}f}  new is {verdict}", style=style))
+    interval = data["interval"]
+    lines.add_row(
+        f"{comparison.confidence:.0%} interval",
+        f"[{_fmt(fmt, interval['low'])}, {_fmt(fmt, interval['high'])}] (paired bootstrap, {comparison.resamples} resamples)",
+    )
+    accuracy = f"{data['base']['accuracy']:.1%} → {data['new']['accuracy']:.1%}" if data["rows"] else "—"
+    lines.add_row("accuracy", f"{accuracy} · {data['rows']} rows")
+    parts: list[Any] = [lines]
+    if data["worst_rows"]:
+        grid = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False,
+                     title="rows that got most worse", title_justify="left")
+        for name in ("row", "target", "base loss", "new loss", "change"):
+            grid.add_column(name, justify="left" if name == "target" else "right")
+        for row in data["worst_rows"]:
+            names = class_names
+            target = f"{row['target']} {names[row['target']]}" if names and 0 <= row["target"] < len(names) else str(row["target"])
+            grid.add_row(str(row["row"]), Text(target), _fmt(fmt, row["base_loss"]), _fmt(fmt, row["new_loss"]),
+                         Text(f"+{_fmt(fmt, row['change'])}", style="red"))
+        parts += [Text(""), grid]
+    return Group(*parts)
+
+
+def _fmt(fmt: str, value: float | None) -> str:
+    return "nan" if value is None else fmt.format(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .conventions import get as get_convention
 from .explain import Explanation
 
 MAX_CLASS_ROWS = 12
@@ -98,6 +99,13 @@ def title(e: Explanation) -> str:
     return f"{place} of {e.rows} · {e.where} · {target}"
 
 
+PROBS_STEP = {
+    "clip": "the input holds probabilities: clipped to [eps, 1 − eps] (eps = {eps:.3g}, as scikit-learn's log_loss), then log p",
+    "normalize-clip": "the input holds probabilities: divided by their sum, clipped to [1e-7, 1 − 1e-7] (as Keras), then log p",
+    "renormalize": "the input holds probabilities: log p − log Σ p (as optax's log_softmax of log p)",
+}
+
+
 def steps(e: Explanation, precision: int) -> list[str]:
     """The derivation, one numbered step a line, with the numbers."""
     f = _formatter(precision)
@@ -113,48 +121,65 @@ def steps(e: Explanation, precision: int) -> list[str]:
             )
     elif e.input == "probs":
         eps = float(np.finfo(np.float64).eps)
-        lines.append(f"the input holds probabilities: clipped to [eps, 1 − eps] (eps = {eps:.3g}, scikit-learn's log_loss), then log p")
+        lines.append(PROBS_STEP[get_convention(e.convention).probs].format(eps=eps))
         if e.soft_labels is None and not e.ignored:
-            lines.append(f"log p_target = log {f(e.softmax[t])} = {f(e.log_p_target)}")
+            lines.append(f"log p_target = {f(e.log_p_target)}")
     else:
         lines.append("the input holds log-probabilities (as torch's nll_loss takes them): log p is given, p = e^(log p)")
         if e.soft_labels is None and not e.ignored:
             lines.append(f"log p_target = {f(e.log_p_target)}")
     lines += _loss_steps(e, f)
+    if e.row_weight is not None and not e.ignored:
+        lines.append(f"{e.convention}: the class weight scales the whole row: × w_target {f(e.row_weight)}")
+    if e.sample_weight is not None and not e.ignored:
+        lines.append(f"× the row's sample weight {f(e.sample_weight)}")
+    if e.loss != e.base_loss:
+        lines.append(f"loss = {f(e.loss)}")
+    return lines
+
+
+def notes(e: Explanation, precision: int) -> list[str]:
+    """The checks and the row's place in the batch (unnumbered)."""
+    f = _formatter(precision)
     checks = [f"nll_loss(log_softmax(x), t) = {f(e.second_route)}"]
     if e.torch_loss is not None:
         checks.append(f"torch CrossEntropyLoss (this row) = {f(e.torch_loss)}")
     checks.append(f"xent compute = {f(e.engine_loss)}")
-    lines.append("check: " + " · ".join(checks))
-    lines.append(_batch_line(e, f))
+    lines = ["check: " + " · ".join(checks), _batch_line(e, f)]
+    if e.convention != "torch":
+        torch_value = "" if e.torch_batch_loss is None else f" (torch gives {f(e.torch_batch_loss)})"
+        lines.append(f"{e.convention} convention: the batch loss is {f(e.batch_loss)}{torch_value}")
+        lines += [f"  where it departs from torch: {d}" for d in e.departures]
     return lines
 
 
 def _loss_steps(e: Explanation, f) -> list[str]:
     classes, smoothing = e.classes, e.label_smoothing
+    inside = e.weights_inside
     if e.ignored:
         return [
             f"the target is the ignore index {e.ignore_index}: the row contributes 0 to the sum "
             "and is left out of the mean's denominator (it is counted as ignored)"
         ]
     if e.soft_labels is not None:
-        terms = "w_c · " if e.weight is not None else ""
+        terms = "w_c · " if inside is not None else ""
         lines = []
         if smoothing:
             lines.append(f"label smoothing ε = {smoothing:g}: q′ = (1 − ε)·q + ε/C = (1 − {smoothing:g})·q + {smoothing:g}/{classes}")
         q = "q′" if smoothing else "q"
-        lines.append(f"loss = Σ_c −{terms}{q}_c · log p_c = {f(e.loss)} (soft labels: a sum over every class)")
+        lines.append(f"loss = Σ_c −{terms}{q}_c · log p_c = {f(e.base_loss)} (soft labels: a sum over every class)")
         return lines
     nll = f"−log p_target = {f(e.nll)}"
-    if e.weight is not None:
-        nll = f"w_target · (−log p_target) = {f(e.target_weight)} × {f(e.nll)} = {f(e.target_weight * e.nll)}"
+    if inside is not None:
+        weight = float(inside[e.target])
+        nll = f"w_target · (−log p_target) = {f(weight)} × {f(e.nll)} = {f(weight * e.nll)}"
     if not smoothing:
         return [f"loss = {nll}"]
-    weighted = "w_c · " if e.weight is not None else ""
+    weighted = "w_c · " if inside is not None else ""
     return [
         f"NLL term = {nll}",
         f"smoothing term = Σ_c −{weighted}log p_c = {f(e.smoothing_term)}",
-        f"loss = (1 − ε)·NLL + ε/C·smoothing = (1 − {smoothing:g})·NLL + {smoothing:g}/{classes}·smoothing = {f(e.loss)}",
+        f"loss = (1 − ε)·NLL + ε/C·smoothing = (1 − {smoothing:g})·NLL + {smoothing:g}/{classes}·smoothing = {f(e.base_loss)}",
     ]
 
 
@@ -162,8 +187,11 @@ def _batch_line(e: Explanation, f) -> str:
     rank = f"rank {e.rank} of {e.rows} (1 = highest loss)"
     if e.reduction == "sum":
         return f"in the batch: {f(e.engine_loss)} of the sum {f(e.batch_sum)} ({_percent(e.share)}); {rank}"
-    if e.soft_labels is not None:
-        denominator = f"{e.weight_sum:g} rows"
+    if get_convention(e.convention).denominator == "count" or e.soft_labels is not None:
+        denominator = f"{e.weight_sum:g} counted rows"
+    elif e.sample_weight is not None:
+        factor = "s·w_target" if e.weight is not None else "s"
+        denominator = f"Σ {factor} (sample weights{' × class weights' if e.weight is not None else ''}) {f(e.weight_sum)}"
     elif e.weight is not None:
         denominator = f"Σ w_target {f(e.weight_sum)}"
     else:
@@ -199,7 +227,9 @@ def table(e: Explanation, precision: int):
     numbered.add_column(justify="right", style="dim")
     numbered.add_column()
     for k, line in enumerate(steps(e, precision), start=1):
-        numbered.add_row(f"{k}." if not line.startswith(("check", "in the batch")) else "", Text(line))
+        numbered.add_row(f"{k}.", Text(line))
+    for line in notes(e, precision):
+        numbered.add_row("", Text(line))
     return Group(Text(title(e), style="bold"), Text(""), grid, Text(""), numbered)
 
 
@@ -213,6 +243,8 @@ def to_markdown(e: Explanation, precision: int) -> str:
     lines.append("")
     for k, line in enumerate(steps(e, precision), start=1):
         lines.append(f"{k}. {line}")
+    lines.append("")
+    lines += [f"- {line.strip()}" for line in notes(e, precision)]
     return "\n".join(lines) + "\n"
 
 
@@ -256,7 +288,13 @@ def as_dict(e: Explanation) -> dict[str, Any]:
         "weight_sum": _number(e.weight_sum),
         "share": _number(e.share),
         "rank": e.rank,
+        "convention": e.convention,
+        "departures": list(e.departures),
     }
+    if e.convention != "torch":
+        data["torch_batch_loss"] = None if e.torch_batch_loss is None else _number(e.torch_batch_loss)
+    if e.sample_weight is not None:
+        data["sample_weight"] = e.sample_weight
     if e.weight is not None:
         data["weight"] = _vector(e.weight)
         data["target_weight"] = None if e.soft_labels is not None else e.target_weight

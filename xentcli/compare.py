@@ -1,0 +1,80 @@
+"""Two models' outputs on the same labels: the losses, their difference, and how sure it is.
+
+The confidence interval of the difference of the mean losses comes from a
+paired bootstrap: the same resampled rows for both models, so that what
+the rows share (their difficulty) cancels out. Resampling uses Poisson(1)
+counts per row (the streaming form of the bootstrap), a block of rows at a
+time, so memory stays bounded for any number of rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import XentError
+from .loss import Result
+
+RESAMPLES = 1000
+WORST = 10
+
+
+@dataclass(frozen=True)
+class Comparison:
+    base: Result
+    new: Result
+    difference: float  # new - base
+    low: float  # confidence interval of the difference
+    high: float
+    confidence: float
+    resamples: int
+    worst_rows: np.ndarray  # positions whose loss grew most, worst first
+
+    @property
+    def significant(self) -> bool:
+        return not (self.low <= 0 <= self.high)
+
+
+def compare(
+    base: Result, new: Result, *, resamples: int = RESAMPLES, confidence: float = 0.95, seed: int = 0
+) -> Comparison:
+    """Compare two results over the same labels (both with per-row numbers kept)."""
+    if base.losses is None or new.losses is None:
+        raise XentError("compare needs the per-row losses of both models")
+    if base.rows != new.rows:
+        raise XentError(f"the models have {base.rows} and {new.rows} rows: they must score the same rows")
+    difference = new.loss - base.loss if base.reduction != "none" else new.mean - base.mean
+    low, high = _bootstrap(base, new, resamples, confidence, seed)
+    change = np.where(base.ignored_mask, -np.inf, new.losses.astype(np.float64) - base.losses)
+    worst = np.argsort(-change, kind="stable")[: min(WORST, int((change > 0).sum()))]
+    return Comparison(base, new, float(difference), low, high, confidence, resamples, worst)
+
+
+def _bootstrap(base: Result, new: Result, resamples: int, confidence: float, seed: int) -> tuple[float, float]:
+    """The percentile interval of the resampled difference of the two means (or sums)."""
+    if resamples <= 0 or base.rows == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    base_sums = np.zeros(resamples)
+    new_sums = np.zeros(resamples)
+    denominators = np.zeros(resamples)
+    block = max(1, (1 << 22) // resamples)
+    for start in range(0, base.rows, block):
+        stop = min(start + block, base.rows)
+        counts = rng.poisson(1.0, size=(resamples, stop - start)).astype(np.float64)
+        base_sums += counts @ base.losses[start:stop].astype(np.float64)
+        new_sums += counts @ new.losses[start:stop].astype(np.float64)
+        denominators += counts @ base.row_weights[start:stop]
+    if base.reduction == "sum":
+        differences = new_sums - base_sums
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            differences = (new_sums - base_sums) / denominators
+    differences = differences[np.isfinite(differences)]
+    if not len(differences):
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(differences, [tail, 100 - tail])
+    return float(low), float(high)
