@@ -31,11 +31,15 @@ def by_hand(logits, target):
     return kept, p, losses
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_metrics_match_hand_computations(batch, backend):
+CUDA = pytest.param("torch", "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")])
+
+
+@pytest.mark.parametrize("backend,device", [("numpy", "cpu"), ("torch", "cpu"), CUDA])
+def test_metrics_match_hand_computations(batch, backend, device):
     logits, target = batch
     kept, p, losses = by_hand(logits, target)
-    result = xentcli.cross_entropy(logits, target, metrics=MetricOptions(top_k=3, by_class=True), backend=backend)
+    options = MetricOptions(top_k=3, by_class=True)
+    result = xentcli.cross_entropy(logits, target, metrics=options, backend=backend, device=device)
     m = result.metrics
     safe = np.where(kept, target, 0)
     assert m.mean_entropy == pytest.approx((-(p * np.log(p)).sum(1))[kept].mean(), rel=1e-10)

@@ -20,9 +20,9 @@ INSTALL_TORCH = "pip install 'xentcli[torch]'"
 
 # Bytes of logits per block. numpy: 4 MiB, and at most 64K rows so that the
 # per-row temporaries of short rows stay in cache (measured with two threads
-# by benchmarks/bench.py: smaller blocks pay more Python per element). torch: large enough to amortise kernel launches; on
-# CUDA the GPU holds about four blocks at a time (the block, its shifted and
-# exponentiated copies, and the next block in flight).
+# by benchmarks/bench.py: smaller blocks pay more Python per element).
+# torch: large enough to amortise kernel launches; on CUDA peak GPU memory
+# measured 2.1x the block (benchmarks/results/gpu_check_h200.txt).
 NUMPY_BLOCK_BYTES = 1 << 22
 NUMPY_BLOCK_ROWS = 1 << 16
 TORCH_CPU_BLOCK_BYTES = 1 << 22
@@ -31,12 +31,22 @@ CUDA_BLOCK_BYTES = 1 << 26
 # (uint8 class ranks need at most 255).
 SHORT_ROW = 32
 
-# `--device auto` picks CUDA only for inputs at least this large. Measured on
-# an H200 host (benchmarks/results/gpu_check_h200.txt): torch's import plus
-# CUDA's start-up take 3.6 s in a fresh process; after that CUDA runs at
-# ~16 GB/s end to end and numpy at ~1.6 GB/s, so the GPU wins from about
-# 3.6 s / (1/1.6 - 1/16) s/GB = 6.4 GB.
-CUDA_AUTO_MIN_BYTES = 6 << 30
+# `--device auto` picks CUDA only when it pays after torch's start-up.
+# Measured on an H200 host with 16 CPUs (benchmarks/results/gpu_check_h200.txt):
+# torch's import plus CUDA's start-up take 3.6-5.5 s in a fresh process; after
+# that CUDA runs a memory-mapped NPY at ~12.7 GB/s end to end, and numpy at
+# ~0.9 GB/s per thread (7.3 GB/s on 8 threads). The GPU wins from
+# start-up / (1/numpy_rate - 1/cuda_rate): ~12 GB with 2 threads, ~90 GB with 8.
+CUDA_STARTUP_SECONDS = 5.5
+CUDA_BYTES_PER_SECOND = 12.7e9
+NUMPY_BYTES_PER_SECOND_PER_THREAD = 0.9e9
+
+
+def cuda_pays_off(input_bytes: int) -> bool:
+    """Whether the GPU finishes sooner than numpy on this machine's cores, start-up included."""
+    numpy_rate = NUMPY_BYTES_PER_SECOND_PER_THREAD * NumpyOps.threads
+    saved_per_byte = 1 / numpy_rate - 1 / CUDA_BYTES_PER_SECOND
+    return saved_per_byte > 0 and input_bytes * saved_per_byte > CUDA_STARTUP_SECONDS
 
 
 class NumpyOps:
@@ -283,7 +293,7 @@ class TorchOps:
 def select(backend: str, device: str, input_bytes: int = 0) -> NumpyOps | TorchOps:
     """The ops for `--backend` / `--device` (auto: numpy on CPU, torch on CUDA)."""
     if device == "auto":
-        device = "cuda" if input_bytes >= CUDA_AUTO_MIN_BYTES and _cuda_available() else "cpu"
+        device = "cuda" if cuda_pays_off(input_bytes) and _cuda_available() else "cpu"
     if backend == "auto":
         backend = "torch" if device == "cuda" else "numpy"
     if backend == "numpy":
