@@ -150,3 +150,14 @@ def test_pt_with_pickled_objects_is_refused_unexecuted(tmp_path):
 def test_json_names_the_device():
     data = json.loads(xent("compute", "--format", "json", "-q").stdout)
     assert data["device"] == "cpu" and data["device_name"] is None
+
+
+def test_device_auto_waits_for_inputs_big_enough_to_pay_for_cuda(monkeypatch):
+    from xentcli import backends
+
+    for threads in (2, 8):
+        monkeypatch.setattr(backends.NumpyOps, "threads", threads)
+        assert not backends.cuda_pays_off(1 << 30)  # 1 GiB: start-up costs more than the GPU saves
+        assert backends.cuda_pays_off(1 << 40)
+    monkeypatch.setattr(backends.NumpyOps, "threads", 2)
+    assert backends.cuda_pays_off(20 << 30) and not backends.cuda_pays_off(8 << 30)
