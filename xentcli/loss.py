@@ -210,15 +210,18 @@ def _index_targets(
     return flat
 
 
-def _weights(weight: np.ndarray | list[float] | None, classes: int) -> np.ndarray | None:
-    if weight is None:
+def _checked_vector(
+    values: np.ndarray | Sequence[float] | None, length: int, option: str, unit: str
+) -> np.ndarray | None:
+    """Class or sample weights: `length` finite numbers, or None."""
+    if values is None:
         return None
-    weights = np.asarray(weight, dtype=np.float64).reshape(-1)
-    if len(weights) != classes:
-        raise XentError(f"--weight has {len(weights)} values but there are {classes} classes")
-    if not np.isfinite(weights).all():
-        raise XentError("--weight values must be finite numbers")
-    return weights
+    vector = np.asarray(values, dtype=np.float64).reshape(-1)
+    if len(vector) != length:
+        raise XentError(f"{option} has {len(vector)} values but there are {length} {unit}")
+    if not np.isfinite(vector).all():
+        raise XentError(f"{option} values must be finite numbers")
+    return vector
 
 
 
@@ -450,17 +453,6 @@ def _check_values(
     ]
 
 
-def _sample_weights(sample_weight: np.ndarray | Sequence[float] | None, count: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    values = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-    if len(values) != count:
-        raise XentError(f"--sample-weight has {len(values)} values but there are {count} rows")
-    if not np.isfinite(values).all():
-        raise XentError("--sample-weight values must be finite numbers")
-    return values
-
-
 def row_denominators(
     rule: Convention,
     flat_target: np.ndarray | None,
@@ -538,7 +530,7 @@ def cross_entropy(
     rows = ClassRows(logits, class_axis)
     if rows.classes == 0:
         raise XentError("the logits have no classes")
-    weights = _weights(weight, rows.classes)
+    weights = _checked_vector(weight, rows.classes, "--weight", "classes")
     soft = target.shape == logits.shape and target.dtype.kind == "f"
     if soft:
         if ignore_index >= 0:
@@ -552,7 +544,7 @@ def cross_entropy(
     rule.check(label_smoothing, soft)
     flat_target = None if soft else _index_targets(target, rows, ignore_index, locate_labels)
     soft_rows = ClassRows(target, class_axis) if soft else None
-    sample_weights = _sample_weights(sample_weight, len(rows))
+    sample_weights = _checked_vector(sample_weight, len(rows), "--sample-weight", "rows")
     ops = select(backend, device, logits.nbytes)
     tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
     keep = keep_rows or reduction == "none"
