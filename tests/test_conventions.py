@@ -182,7 +182,10 @@ def test_cli_convention_sample_weight_and_explain(tmp_path):
                                         torch.tensor([3, 0, 2]), weight=torch.tensor([1.0, 1, 1, 2, 1], dtype=torch.float64)))
     assert story["torch_batch_loss"] == pytest.approx(torch_value, rel=1e-12)
     assert any("number of counted rows" in d for d in story["departures"])
-    assert_user_error(xent("compute", "--convention", "caffe", "-q"), contains="unknown convention 'caffe'")
+    bad = xent("compute", "--convention", "caffe", "-q")
+    assert bad.exit_code == 2 and "caffe" in bad.stderr and "Traceback" not in bad.stderr
+    with pytest.raises(xentcli.XentError, match="unknown convention 'caffe'"):
+        ce(KERAS_LOGITS, np.arange(3), convention="caffe")
     short = write_csv(tmp_path / "short.csv", [1.0])
     assert_user_error(xent("compute", probs, labels, "--input", "probs", "--sample-weight", short),
                       contains="--sample-weight has 1 values but there are 2 rows")

@@ -63,6 +63,13 @@ class Device(str, enum.Enum):
     auto = "auto"
 
 
+class ConventionChoice(str, enum.Enum):
+    torch = "torch"
+    keras = "keras"
+    sklearn = "sklearn"
+    optax = "optax"
+
+
 class DType(str, enum.Enum):
     float32 = "float32"
     float64 = "float64"
@@ -120,6 +127,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: ...]" is not markup
 )
 
 
@@ -161,7 +169,7 @@ ClassAxisOpt = Annotated[Optional[int], typer.Option("--class-axis", help="Axis 
 DTypeOpt = Annotated[Optional[DType], typer.Option("--dtype", help="Compute in this dtype. [default: the input's]", show_default=False)]
 DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Text delimiter: , ; tab or space. [default: sniffed]", show_default=False)]
 HeaderOpt = Annotated[Optional[bool], typer.Option("--header/--no-header", help="Force a header row on or off. [default: detected]", show_default=False)]
-ConventionOpt = Annotated[Optional[str], typer.Option("--convention", help="Whose definition: torch, keras, sklearn or optax. [default: torch]", show_default=False)]
+ConventionOpt = Annotated[Optional[ConventionChoice], typer.Option("--convention", help="Whose definition of the loss to follow. [default: torch]", show_default=False)]
 SampleWeightOpt = Annotated[Optional[str], typer.Option("--sample-weight", help="Per-row weights: a file with one number per row (Keras / scikit-learn style).")]
 BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="[default: auto: numpy on cpu, torch on cuda]", show_default=False)]
 DeviceOpt = Annotated[Optional[Device], typer.Option("--device", help="[default: cpu]", show_default=False)]

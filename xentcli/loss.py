@@ -514,9 +514,10 @@ def cross_entropy(
     conventions.py says how they differ).
     With `keep_rows=False` only the totals are kept (memory stays bounded
     for any number of rows). `metrics` asks for the metrics around the loss
-    (calibration, entropy, top-k, per class: metrics.py). `progress` is called with the number of rows
-    done after each block. `locate_logits` / `locate_labels` turn a flat
-    position into the place named in error messages (a file and line, say).
+    (calibration, entropy, top-k, per class: metrics.py). `progress` is
+    called with the number of rows done after each block. `locate_logits` /
+    `locate_labels` turn a flat position into the place named in error
+    messages (a file and line, say).
     """
     if reduction not in REDUCTIONS:
         raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
