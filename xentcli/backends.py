@@ -101,6 +101,9 @@ class NumpyOps:
     def all_true(self, count: int) -> np.ndarray:
         return np.ones(count, dtype=bool)
 
+    def class_index(self, classes: int) -> np.ndarray:
+        return np.arange(classes)
+
     def cast(self, x: np.ndarray, dtype: str) -> np.ndarray:
         return np.asarray(x, dtype=dtype)
 
@@ -269,6 +272,9 @@ class TorchOps:
 
     def all_true(self, count: int) -> Any:
         return self.torch.ones(count, dtype=self.torch.bool, device=self.device)
+
+    def class_index(self, classes: int) -> Any:
+        return self.torch.arange(classes, device=self.device)
 
     def cast(self, x: Any, dtype: str) -> Any:
         return x.to(self._dtype(dtype))

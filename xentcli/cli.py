@@ -233,7 +233,10 @@ class Settings:
         if isinstance(values.get("classes"), str):
             values["classes"] = tuple(c.strip() for c in values["classes"].split(","))
         if values.get("delimiter") is not None:
-            values["delimiter"] = DELIMITER_NAMES.get(values["delimiter"].lower(), values["delimiter"])
+            text = values["delimiter"]
+            values["delimiter"] = DELIMITER_NAMES.get(text.lower(), text)
+            if values["delimiter"] is not None and len(values["delimiter"]) != 1:
+                raise XentError(f"--delimiter takes one character (or tab, space), got {text!r}")
         if values.get("label_col") is not None:
             values["label_col"] = str(values["label_col"])
         return cls(**values, config=None if path is None else str(path))
@@ -252,28 +255,41 @@ class Settings:
         }
 
 
-def _compute(settings: Settings, keep_rows: bool, metrics: bool = True):
+@dataclass(frozen=True)
+class Computed:
+    """A computed batch: the first file's batch (names, classes), the weights
+    used, the result, and per-file totals when there were several files."""
+
+    batch: Any
+    weight: Any
+    sample_weight: Any
+    result: Any
+    files: list[dict[str, Any]] | None
+
+
+def _compute(settings: Settings, keep_rows: bool, metrics: bool = True) -> Computed:
     """Read the batch (or the bundled example) and compute its loss.
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
     however many rows there are. LOGITS and LABELS may each name several
     files (a glob, or a comma-separated list): they are paired in order and
-    streamed one pair at a time into one result. Returns (batch, weight,
-    result, files), files being the per-file totals when there are several.
+    streamed one pair at a time into one result; the sample weights run on
+    across the files, as if they were one.
     """
     from .inputs import example_batch, expand_paths, load_batch, read_vector
-    from .loss import combine
+    from .loss import ClassRows, combine
 
     weight = read_vector(settings.weight) if settings.weight else None
+    sample = read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None
     if settings.logits is None:
         if settings.labels is not None:
             raise XentError("LABELS given without LOGITS")
         if not settings.quiet:
             _notice(EXAMPLE_NOTICE)
         batch = example_batch()
-        result = _run(batch, weight, settings, keep_rows, metrics)
+        result = _run(batch, weight, sample, settings, keep_rows, metrics)
         _warn(result.warnings, settings)
-        return batch, weight, result, None
+        return Computed(batch, weight, sample, result, None)
     logits_paths = expand_paths(settings.logits)
     labels_paths = expand_paths(settings.labels) if settings.labels is not None else [None] * len(logits_paths)
     if len(labels_paths) != len(logits_paths):
@@ -281,7 +297,7 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool = True):
             f"{len(logits_paths)} logits files but {len(labels_paths)} labels files: "
             "they are paired in sorted order, one labels file per logits file"
         )
-    first_batch, results, files = None, [], []
+    first_batch, results, files, offset = None, [], [], 0
     for logits_path, labels_path in zip(logits_paths, labels_paths):
         batch = load_batch(
             logits_path,
@@ -293,7 +309,13 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool = True):
             delimiter=settings.delimiter,
             header=settings.header,
         )
-        result = _run(batch, weight, settings, keep_rows, metrics)
+        rows = ClassRows(batch.logits, batch.class_axis).positions
+        several = len(logits_paths) > 1
+        part = sample[offset : offset + rows] if several and sample is not None else sample
+        if several and part is not None and len(part) < rows:
+            raise XentError(f"--sample-weight has {len(sample)} values but the files have more rows")
+        offset += rows
+        result = _run(batch, weight, part, settings, keep_rows, metrics)
         _warn(result.warnings, settings, f"{batch.logits_name}: " if len(logits_paths) > 1 else "")
         first_batch = first_batch or batch
         results.append(result)
@@ -302,9 +324,11 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool = True):
              "ignored": result.ignored, "correct": result.correct, "sum": result.sum,
              "weight_sum": result.weight_sum, "mean": result.mean}
         )
+    if sample is not None and several and offset != len(sample):
+        raise XentError(f"--sample-weight has {len(sample)} values but there are {offset} rows")
     if len(results) == 1:
-        return first_batch, weight, results[0], None
-    return first_batch, weight, combine(results), files
+        return Computed(first_batch, weight, sample, results[0], None)
+    return Computed(first_batch, weight, sample, combine(results), files)
 
 
 def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> None:
@@ -313,9 +337,8 @@ def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> No
             _notice(f"warning: {prefix}{warning}")
 
 
-def _run(batch, weight, settings: Settings, keep_rows: bool, metrics: bool):
+def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool):
     """The engine on one batch, with a progress bar."""
-    from .inputs import read_vector
     from .loss import ClassRows, cross_entropy
     from .metrics import MetricOptions
     from .progress import progress_bar
@@ -333,7 +356,7 @@ def _run(batch, weight, settings: Settings, keep_rows: bool, metrics: bool):
             backend=settings.backend,
             device=settings.device,
             dtype=settings.dtype,
-            sample_weight=read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None,
+            sample_weight=sample_weight,
             convention=settings.convention,
             keep_rows=keep_rows,
             metrics=MetricOptions(settings.top_k, settings.by_class) if metrics else None,
@@ -390,16 +413,20 @@ def compute(
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in Format))
+    if settings.fail_above is not None and math.isnan(settings.fail_above):
+        raise XentError("--fail-above needs a number, not NaN")
+    _check_writable(settings.output, settings.save_svg, settings.save_html)
     per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
     pictures = settings.save_svg or settings.save_html
     with_metrics = settings.format != "value" or bool(pictures)
-    batch, weight, result, files = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
+    computed = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
+    result, files = computed.result, computed.files
     from . import render
 
-    report = render.Report(result, batch, settings.engine_options(), files)
+    report = render.Report(result, computed.batch, settings.engine_options(), files)
     drawing = None
     if settings.format == "table" or pictures:
-        drawing = render.files_table(report, settings.precision) if files else _table(report, weight, settings)
+        drawing = render.files_table(report, settings.precision) if files else _table(report, computed, settings)
     if settings.format == "table":
         _print(drawing, settings.output)
     else:
@@ -408,7 +435,8 @@ def compute(
         _save_pictures(drawing, settings)
     gated = result.mean if result.loss is None else result.loss
     if settings.fail_above is not None and (math.isnan(gated) or gated > settings.fail_above):
-        _notice(f"loss {gated!r} is above --fail-above {settings.fail_above!r}")
+        what = "is NaN" if math.isnan(gated) else f"{gated!r} is above --fail-above {settings.fail_above!r}"
+        _notice(f"the loss {what}: the gate fails")
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
@@ -449,15 +477,15 @@ def explain(
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
-    batch, weight, result, files = _compute(settings, keep_rows=True)
-    if files:
+    computed = _compute(settings, keep_rows=True)
+    batch, weight, result = computed.batch, computed.weight, computed.result
+    if computed.files:
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
     from . import render_explain
     from .explain import explain_row, resolve_row
-    from .inputs import read_vector
 
     position = resolve_row(settings.row, result.rows)
-    sample_weights = read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None
+    sample_weights = computed.sample_weight
     explanation = explain_row(
         batch.logits,
         batch.target,
@@ -535,11 +563,12 @@ def compare(
     settings = Settings.resolve({**given, "logits": base}, tuple(f.value for f in CompareFormat))
     if settings.labels is None:
         raise XentError("compare needs LABELS: xent compare BASE NEW LABELS")
-    base_batch, _, base_result, base_files = _compute(settings, keep_rows=True, metrics=False)
-    _, _, new_result, new_files = _compute(replace(settings, logits=new), keep_rows=True, metrics=False)
-    if base_files or new_files:
+    base_run = _compute(settings, keep_rows=True, metrics=False)
+    new_run = _compute(replace(settings, logits=new), keep_rows=True, metrics=False)
+    if base_run.files or new_run.files:
         raise XentError("compare takes one file per model")
-    comparison = compare_results(base_result, new_result, resamples=resamples, seed=seed)
+    base_batch = base_run.batch
+    comparison = compare_results(base_run.result, new_run.result, resamples=resamples, seed=seed)
     if settings.format == "json":
         _write(json.dumps(render.comparison_dict(comparison, base, new), indent=2) + "\n", settings.output)
     else:
@@ -553,8 +582,8 @@ def _torch_batch_loss(batch, weight, settings: Settings) -> float:
     """torch's value for the batch, to set beside another convention's."""
     from dataclasses import replace
 
-    torch_settings = replace(settings, convention="torch", sample_weight=None)
-    result = _run(batch, weight, torch_settings, keep_rows=False, metrics=False)
+    torch_settings = replace(settings, convention="torch")
+    result = _run(batch, weight, None, torch_settings, keep_rows=False, metrics=False)
     return result.sum if result.reduction == "sum" else result.mean
 
 
@@ -585,6 +614,13 @@ def _write(text: str, output: str | None) -> None:
         raise XentError(f"cannot write: {error.strerror}", output) from None
 
 
+def _check_writable(*paths: str | None) -> None:
+    """Fail before the work, not after it, when an output's folder is missing."""
+    for path in paths:
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise XentError("cannot write: no such folder", path)
+
+
 def _save_pictures(drawing, settings: Settings) -> None:
     """The table view as SVG and/or HTML files (CI artifacts), written atomically."""
     from rich.console import Console
@@ -613,7 +649,7 @@ def _print(drawing, output: str | None) -> None:
     _write(console.file.getvalue(), output)
 
 
-def _table(report, weight, settings: Settings):
+def _table(report, computed: Computed, settings: Settings):
     """The table: the totals, and the shown rows computed again on their own.
 
     A row's numbers do not depend on the other rows, so the head and tail
@@ -631,10 +667,13 @@ def _table(report, weight, settings: Settings):
         target = ClassRows(batch.target, batch.class_axis).take(positions)
     else:
         target = np.asarray(batch.target).reshape(-1)[positions]
+    sample = computed.sample_weight
     rows = cross_entropy(
         logits,
         target,
-        weight=weight,
+        weight=computed.weight,
+        sample_weight=None if sample is None else sample[positions],
+        convention=settings.convention,
         ignore_index=settings.ignore_index,
         label_smoothing=settings.label_smoothing,
         input=settings.input,
@@ -643,7 +682,8 @@ def _table(report, weight, settings: Settings):
         reduction="none",
     )
     width = 120 if settings.output else Console().width
-    return render.table(report, positions, rows, softmax(logits, settings.input), hidden, settings.precision, width)
+    probabilities = softmax(logits, settings.input, settings.convention)
+    return render.table(report, positions, rows, probabilities, hidden, settings.precision, width)
 
 
 def main() -> None:

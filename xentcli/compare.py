@@ -34,7 +34,8 @@ class Comparison:
 
     @property
     def significant(self) -> bool:
-        return not (self.low <= 0 <= self.high)
+        """Whether the interval excludes 0 (never, without an interval)."""
+        return math.isfinite(self.low) and math.isfinite(self.high) and not (self.low <= 0 <= self.high)
 
 
 def compare(

@@ -52,11 +52,16 @@ KEYS: dict[str, tuple[type, ...]] = {
     "quiet": (bool,),
     "row": (int,),
     "top_k": (int,),
+    "output": (str,),
+    "save_svg": (str,),
+    "save_html": (str,),
     "convention": (str,),
     "sample_weight": (str, list),
     "by_class": (bool,),
 }
-PATH_KEYS = ("logits", "labels", "weight", "sample_weight")
+PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "output", "save_svg", "save_html")
+# key -> (lowest, highest) allowed, as on the command line
+RANGES = {"precision": (0, 17), "rows": (0, None), "top_k": (1, None), "label_smoothing": (0, 1)}
 
 
 def find(start: Path) -> Path | None:
@@ -120,6 +125,10 @@ def _check(path: Path, line: int, key: Any, value: Any) -> Any:
         raise XentError(f"{key}: expected {wanted}, got {_type_name(type(value))} {value!r}", where)
     if key in CHOICES and value not in CHOICES[key]:
         raise XentError(f"{key}: {value!r} is not one of {', '.join(CHOICES[key])}", where)
+    low, high = RANGES.get(key, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise XentError(f"{key}: {value!r} must be {bounds}", where)
     if isinstance(value, list):
         item = str if key == "classes" else (int, float)
         if not all(isinstance(v, item) and not isinstance(v, bool) for v in value):

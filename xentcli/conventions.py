@@ -80,7 +80,9 @@ def get(name: str) -> Convention:
     return CONVENTIONS[name]
 
 
-def departures(convention: Convention, input: str, weighted: bool, smoothing: bool, ignored: int) -> list[str]:
+def departures(
+    convention: Convention, input: str, weighted: bool, smoothing: bool, sample_weighted: bool, all_ignored: bool
+) -> list[str]:
     """In words, where this convention's number departs from torch's for these options."""
     if convention.name == "torch":
         return []
@@ -97,12 +99,8 @@ def departures(convention: Convention, input: str, weighted: bool, smoothing: bo
         found.append("a class weight multiplies the whole row's loss, as a sample weight w[target]")
         if smoothing:
             found.append("so the smoothing term uses w[target], where torch uses every class's w_c")
-    if convention.denominator == "count":
-        found.append("the mean divides by the number of counted rows, where torch divides by the sum of w[target]")
-    if ignored:
-        found.append(
-            "an all-ignored batch gives 0, where torch gives NaN"
-            if convention.all_ignored_is_zero
-            else "ignored rows are left out, as in torch"
-        )
+    if convention.denominator == "count" and (weighted or sample_weighted):
+        found.append("the mean divides by the number of counted rows, where torch divides by the sum of their weights")
+    if all_ignored and convention.all_ignored_is_zero:
+        found.append("an all-ignored batch gives 0, where torch gives NaN")
     return found

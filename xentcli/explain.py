@@ -219,7 +219,10 @@ def explain_row(
         sample_weight=sample_weight,
         torch_batch_loss=torch_batch_loss,
         departures=tuple(
-            departures(rule, input, w is not None, bool(label_smoothing), result.ignored)
+            departures(
+                rule, input, w is not None, bool(label_smoothing), sample_weight is not None,
+                result.ignored == result.rows,
+            )
         ),
     )
 

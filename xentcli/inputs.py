@@ -132,10 +132,15 @@ class TextTable:
     def locate(self, row: int) -> str:
         return f"{self.name}:{self._numbered_lines[1][row]}"
 
-    def header_as_data(self) -> TextTable:
-        """The same table with its first line read as data, not as a header."""
-        assert self.header_start is not None
-        return replace(self, body_start=self.header_start, header=None, row_id=False, header_start=None)
+    def first_line_as_header(self) -> TextTable:
+        """The same table with its first data line read as a header."""
+        line = self.body[0]
+        return replace(
+            self,
+            body_start=self.data.find(b"\n", self.body_start) + 1,
+            header=tuple(cell.strip().strip('"') for cell in _split(line, self.delimiter)),
+            header_start=self.body_start,
+        )
 
     def data_columns(self) -> list[int]:
         return list(range(1 if self.row_id else 0, self.width))
@@ -155,6 +160,11 @@ class TextTable:
             if columns == list(range(columns[0], columns[-1] + 1)):
                 return fast[:, columns[0] : columns[-1] + 1]
             return fast[:, columns]
+        # loadtxt would read only `columns` of a longer row: check every width first.
+        for row, line in enumerate(self.body):
+            found = len(_split(line, self.delimiter))
+            if found != self.width:
+                self._ragged(row, found)
         try:
             return np.loadtxt(
                 self.body,
@@ -200,6 +210,8 @@ class TextTable:
                         hint = " (a decimal comma? write 1.5, not 1,5)"
                     elif THOUSANDS.match(cell):
                         hint = " (a thousands separator? write 1234.5, not 1,234.5)"
+                    elif cell[:1].isalpha():
+                        hint = " (a column of labels? name it with --label-col)"
                     raise XentError(
                         f"{cell!r} is not a number{hint}",
                         f"{self.locate(row)}:{column + 1}",
@@ -273,9 +285,18 @@ def _sniff_delimiter(sample: list[str]) -> str | None:
     return next((c for c in DELIMITERS if c in sample[0]), None)
 
 
-def _is_header(cells: list[str]) -> bool:
-    """A row with a cell that is not a number, not even a localised one (1,5 or 1,234.5)."""
-    return not all(_is_number(c) or DECIMAL_COMMA.match(c) or THOUSANDS.match(c) for c in cells)
+def _numeric(cell: str) -> bool:
+    """A number, or a localised one (1,5 or 1,234.5) that the reader will explain."""
+    return bool(_is_number(cell) or DECIMAL_COMMA.match(cell) or THOUSANDS.match(cell))
+
+
+def _is_header(first: list[str], second: list[str] | None) -> bool:
+    """Whether the first row names the columns: it has a text cell where the next
+    row has a number (a column of class names is text in every row)."""
+    text = [not _numeric(cell) for cell in first]
+    if second is None or len(second) != len(first):
+        return any(text)
+    return any(is_text and _numeric(below) for is_text, below in zip(text, second))
 
 
 def _first_lines(name: str, data: Buffer, count: int, position: int = 0) -> list[tuple[int, str]]:
@@ -310,8 +331,9 @@ def parse_text(
         raise XentError("the file is empty (no data rows)", name)
     if delimiter is None:
         delimiter = _sniff_delimiter([line for _, line in sample])
-    first = [cell.strip().strip('"') for cell in _split(sample[0][1], delimiter)]
-    has_header = header if header is not None else _is_header(first)
+    cells = [[cell.strip().strip('"') for cell in _split(line, delimiter)] for _, line in sample[:2]]
+    first, second = cells[0], (cells[1] if len(cells) > 1 else None)
+    has_header = header if header is not None else _is_header(first, second)
     if has_header and len(sample) < 2:
         raise XentError("the file has a header but no data rows", name)
     data_line = sample[1][1] if has_header else sample[0][1]
@@ -476,6 +498,8 @@ def read_source(
     stdin: BinaryIO | None = None,
 ) -> _Source:
     """Read one input file (or stdin) by its extension or, for stdin, its content."""
+    if path != STDIN and Path(path).is_dir():
+        raise XentError("is a directory, not a file", path)
     suffixes = [s.lower() for s in Path(path).suffixes] if path != STDIN else []
     compressed = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSED else None
     kind = (suffixes[-2] if compressed and len(suffixes) > 1 else suffixes[-1]) if suffixes else None
@@ -550,10 +574,11 @@ def _names_to_indices(
     names: Sequence[str], class_names: Sequence[str] | None, locate: Locate
 ) -> np.ndarray:
     if not class_names:
+        row = next(k for k, name in enumerate(names) if not _is_number(name))
         raise XentError(
-            f"label {names[0]!r} is a class name, but the class names are unknown: "
+            f"label {names[row]!r} is not a number, and the class names are unknown: "
             "give them with --classes a,b,c or a header row in the logits file",
-            locate(0),
+            locate(row),
         )
     lookup = {name: index for index, name in enumerate(class_names)}
     indices = np.empty(len(names), dtype=np.int64)
@@ -581,13 +606,19 @@ def _labels_from_table(
     table: TextTable, class_names: Sequence[str] | None, header: bool | None
 ) -> tuple[np.ndarray, Locate]:
     columns = table.data_columns()
-    if len(columns) > 1:
-        return table.numbers(columns), table.locate
-    # In a file of class names, a first line that names a class is data.
-    if header is None and table.header and class_names and table.header[-1] in class_names:
-        table = table.header_as_data()
-        columns = table.data_columns()
-    return _label_cells(table.column(columns[0]), class_names, table.locate), table.locate
+    named = [c for c in columns if table.header and table.header[c].lower() in LABEL_KEYS]
+    if len(columns) > 1 and not named:
+        return table.numbers(columns), table.locate  # soft labels
+    column = named[0] if named else columns[0]
+    cells = table.column(column)
+    # A file of class names under a title line ("label", then "cat", "dog"):
+    # the title is not a class, the next line is.
+    if header is None and table.header is None and class_names and isinstance(cells, list) and len(cells) > 1:
+        first, second = (c.strip().strip('"') for c in cells[:2])
+        if first not in class_names and second in class_names:
+            table = table.first_line_as_header()
+            cells = table.column(column)
+    return _label_cells(cells, class_names, table.locate), table.locate
 
 
 def _logits_from_table(
@@ -671,7 +702,15 @@ def load_batch(
         labels_name = labels_source.name
         labels, locate_labels = _labels_from_source(labels_source, class_names, header)
 
-    logits_rows = len(logits) if logits.ndim > 1 else 1
+    if logits.dtype.kind != "f":
+        raise XentError(f"logits must be floating point numbers, got {logits.dtype}", source.name)
+    if class_names is not None and logits.ndim > 0 and len(class_names) != logits.shape[class_axis % logits.ndim]:
+        raise XentError(
+            f"{len(class_names)} class names ({', '.join(class_names)}) "
+            f"but the logits have {logits.shape[class_axis % logits.ndim]} classes"
+        )
+    soft = labels.shape == logits.shape
+    logits_rows = position_shape(logits.shape, class_axis)[0] if not soft else len(logits)
     label_rows = len(labels) if labels.ndim > 0 else 1
     if logits_rows != label_rows:
         raise XentError(
@@ -737,6 +776,8 @@ def example_batch() -> Batch:
 
 def read_vector(text: str, option: str = "--weight") -> np.ndarray:
     """Numbers from a file (any input format) or an inline list ``1,2,0.5``."""
+    if Path(text).suffix.lower() in (".csv", ".tsv", ".txt", ".dat", ".npy", ".npz", ".pt", ".gz") and not Path(text).exists():
+        raise XentError("no such file", text)
     if Path(text).exists() or text == STDIN:
         source = read_source(text)
         if source.table is not None:

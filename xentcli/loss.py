@@ -67,6 +67,7 @@ class Result:
     device: str = "cpu"
     device_name: str | None = None
     dtype: str = "float64"
+    convention: str = "torch"
     warnings: tuple[str, ...] = field(default=())
     metrics: Metrics | None = None
     losses: np.ndarray | None = None
@@ -174,17 +175,21 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype.itemsize < 4 else np.dtype(dtype)
 
 
-def softmax(block: np.ndarray, kind: InputKind = "logits") -> np.ndarray:
-    """The probability of each class, per row, as the loss sees it."""
+def softmax(block: np.ndarray, kind: InputKind = "logits", convention: str = "torch") -> np.ndarray:
+    """The probability of each class, per row, as the loss sees it (convention included)."""
     block = np.asarray(block)
     if kind == "logits":
         shifted = block - block.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
         return exp / exp.sum(axis=1, keepdims=True)
-    if kind == "probs":
+    if kind == "log-probs":
+        return np.exp(block)
+    rule = get_convention(convention).probs
+    if rule == "clip":
         eps = np.finfo(block.dtype).eps
         return np.clip(block, eps, 1 - eps)
-    return np.exp(block)
+    normalised = block / block.sum(axis=1, keepdims=True)
+    return np.clip(normalised, KERAS_EPSILON, 1 - KERAS_EPSILON) if rule == "normalize-clip" else normalised
 
 
 def _index_targets(
@@ -195,7 +200,7 @@ def _index_targets(
         whole = np.isfinite(flat) & (flat == np.round(flat))
         if not whole.all():
             bad = int(np.flatnonzero(~whole)[0])
-            raise XentError(f"label {flat[bad]!r} is not a class index (an integer)", locate(bad))
+            raise XentError(f"label {float(flat[bad]):g} is not a class index (an integer)", locate(bad))
     elif flat.dtype.kind not in "biu":
         raise XentError(f"class-index labels must be integers, got {flat.dtype}")
     flat = flat.astype(np.int64, copy=False)
@@ -447,10 +452,17 @@ def _check_values(
     if soft_rows is not None:
         return [f"{off} of {len(rows)} soft-label rows do not sum to 1; they are used as given, as torch does"]
     first = _first_row(rows, spec.dtype, lambda x: np.abs(x.sum(axis=1) - 1) > spec.tolerance)
-    return [
-        f"{off} of {len(rows)} rows of probabilities do not sum to 1 "
-        f"(first: {locate(first)}); they are used as given"
-    ]
+    rule = spec.convention
+    treatment = "they are used as given" if rule.probs == "clip" else f"{rule.function} divides them by their sum"
+    return [f"{off} of {len(rows)} rows of probabilities do not sum to 1 (first: {locate(first)}); {treatment}"]
+
+
+def _mean(total: float, weight_sum: float, rule: Convention) -> float:
+    """The reduced mean: 0/0 is NaN, except where the convention makes it 0 (Keras)."""
+    if weight_sum == 0 and rule.all_ignored_is_zero:
+        return 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.float64(total) / np.float64(weight_sum))
 
 
 def row_denominators(
@@ -533,6 +545,8 @@ def cross_entropy(
         raise XentError("the logits have no classes")
     weights = _checked_vector(weight, rows.classes, "--weight", "classes")
     soft = target.shape == logits.shape and target.dtype.kind == "f"
+    if target.shape == logits.shape and not soft and logits.ndim > 1:
+        raise XentError(f"labels of the logits' shape are soft labels and must be probabilities (floats), got {target.dtype}")
     if soft:
         if ignore_index >= 0:
             raise XentError("--ignore-index cannot be used with soft labels (as in torch)")
@@ -568,11 +582,7 @@ def cross_entropy(
     denominators = row_denominators(rule, flat_target, ignored_mask, weights, sample_weights, math_dtype)
     weight_sum = float(denominators.sum(dtype=np.float64))
     total = math.fsum(totals["loss"])
-    if weight_sum == 0 and rule.all_ignored_is_zero:
-        mean = 0.0
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = float(np.float64(total) / np.float64(weight_sum))
+    mean = _mean(total, weight_sum, rule)
     if count and ignored == count:
         found.append(
             f"every one of the {count} positions is ignored: the mean is {mean:g}, as {rule.function} gives"
@@ -602,6 +612,7 @@ def cross_entropy(
         device=ops.device,
         device_name=ops.device_name,
         dtype=str(math_dtype),
+        convention=rule.name,
         warnings=tuple(found),
         metrics=None if metrics is None else Metrics.from_totals(totals, metrics, count - ignored),
         **rows_kept,
@@ -616,7 +627,9 @@ def combine(results: Sequence[Result]) -> Result:
     """
     first = results[0]
     for result in results[1:]:
-        if (result.classes, result.soft, result.dtype) != (first.classes, first.soft, first.dtype):
+        if (result.classes, result.soft, result.dtype, result.convention) != (
+            first.classes, first.soft, first.dtype, first.convention
+        ):
             raise XentError(
                 f"the files do not match: {first.classes} classes, {first.dtype}"
                 f"{', soft labels' if first.soft else ''} in the first, "
@@ -625,8 +638,7 @@ def combine(results: Sequence[Result]) -> Result:
     total = math.fsum(r.sum for r in results)
     weight_sum = math.fsum(r.weight_sum for r in results)
     rows = sum(r.rows for r in results)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = float(np.float64(total) / np.float64(weight_sum))
+    mean = _mean(total, weight_sum, get_convention(first.convention))
     arrays = {}
     if all(r.losses is not None for r in results):
         arrays = {
@@ -648,6 +660,7 @@ def combine(results: Sequence[Result]) -> Result:
         device=first.device,
         device_name=first.device_name,
         dtype=first.dtype,
+        convention=first.convention,
         warnings=tuple(w for r in results for w in r.warnings),
         metrics=_add_metrics(results),
         **arrays,

@@ -82,7 +82,10 @@ def block_totals(
     safe = ops.where(kept, target, 0)
     if options.top_k:
         scores = x if input == "logits" else shifted
-        above = (scores > ops.pick(scores, safe)[:, None]).sum(1)
+        own = ops.pick(scores, safe)[:, None]
+        # The target's rank, ties broken as argmax breaks them: the lower class first.
+        before = ops.class_index(scores.shape[1])[None, :] < safe[:, None]
+        above = ((scores > own) | ((scores == own) & before)).sum(1)
         totals["top_k_correct"] = ((above < options.top_k) & kept).sum()
     if options.by_class:
         classes = x.shape[1]

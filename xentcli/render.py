@@ -255,8 +255,9 @@ def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int,
     grid.add_column("loss", justify="right")
     grid.add_column("pred", justify="left")
 
+    head = len(shown) - len(shown) // 2  # shown_positions puts the extra row at the head
     for k, position in enumerate(shown):
-        if hidden and k == len(shown) - (len(shown) // 2):
+        if hidden and k == head:
             grid.add_row(*(["⋮"] * len(grid.columns)), style="dim")
         target = int(rows.target[k])
         ignored = bool(rows.ignored_mask[k])
@@ -282,6 +283,8 @@ def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int,
         )
         cells.append(Text(_named(report, pred)) + mark)
         grid.add_row(*cells)
+    if hidden and head == len(shown):
+        grid.add_row(*(["⋮"] * len(grid.columns)), style="dim")
     return grid
 
 
@@ -455,16 +458,23 @@ def comparison_table(comparison, base_name: str, new_name: str, precision: int, 
     reduction = data["reduction"]
     lines.add_row(f"base loss ({reduction})", Text(f"{_fmt(fmt, data['base']['loss'])}  {base_name}"))
     lines.add_row(f"new loss ({reduction})", Text(f"{_fmt(fmt, data['new']['loss'])}  {new_name}"))
-    better = comparison.difference < 0
-    style = "green" if better and comparison.significant else "red" if comparison.significant else "yellow"
-    verdict = ("better" if better else "worse") + (" (significant)" if comparison.significant else " (within noise)")
-    lines.add_row("difference", Text(f"{comparison.difference:+.{precision}f}  new is {verdict}", style=style))
+    difference = comparison.difference
+    if difference == 0:
+        verdict, style = "the same", ""
+    else:
+        better = difference < 0
+        verdict = ("better" if better else "worse") + (" (significant)" if comparison.significant else " (within noise)")
+        style = ("green" if better else "red") if comparison.significant else "yellow"
+    lines.add_row("difference", Text(f"{difference:+.{precision}f}  new is {verdict}", style=style))
     interval = data["interval"]
     lines.add_row(
         f"{comparison.confidence:.0%} interval",
-        f"[{_fmt(fmt, interval['low'])}, {_fmt(fmt, interval['high'])}] (paired bootstrap, {comparison.resamples} resamples)",
+        Text(f"[{_fmt(fmt, interval['low'])}, {_fmt(fmt, interval['high'])}] "
+             f"(paired bootstrap, {comparison.resamples} resamples)"),
     )
-    accuracy = f"{data['base']['accuracy']:.1%} → {data['new']['accuracy']:.1%}" if data["rows"] else "—"
+    accuracy = " → ".join(
+        "—" if side["accuracy"] is None else f"{side['accuracy']:.1%}" for side in (data["base"], data["new"])
+    )
     lines.add_row("accuracy", f"{accuracy} · {data['rows']} rows")
     parts: list[Any] = [lines]
     if data["worst_rows"]:

@@ -141,7 +141,7 @@ def steps(e: Explanation, precision: int) -> list[str]:
 def notes(e: Explanation, precision: int) -> list[str]:
     """The checks and the row's place in the batch (unnumbered)."""
     f = _formatter(precision)
-    checks = [f"nll_loss(log_softmax(x), t) = {f(e.second_route)}"]
+    checks = [f"second route, log_softmax then NLL = {f(e.second_route)}"]
     if e.torch_loss is not None:
         checks.append(f"torch CrossEntropyLoss (this row) = {f(e.torch_loss)}")
     checks.append(f"xent compute = {f(e.engine_loss)}")
