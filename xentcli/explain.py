@@ -18,6 +18,7 @@ import numpy as np
 from .conventions import KERAS_EPSILON, departures
 from .conventions import get as get_convention
 from .errors import XentError
+from .inputs import class_name
 from .loss import ClassRows, InputKind, Result
 
 
@@ -80,8 +81,7 @@ class Explanation:
         return len(self.logits)
 
     def class_name(self, index: int) -> str:
-        names = self.class_names
-        return names[index] if names and 0 <= index < len(names) else str(index)
+        return class_name(self.class_names, index)
 
 
 def resolve_row(row: int, rows: int) -> int:

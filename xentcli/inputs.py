@@ -74,6 +74,13 @@ class Batch:
     locate_labels: Locate
 
 
+def class_name(names: Sequence[str] | None, index: int, with_index: bool = False) -> str:
+    """A class's name ("2 bird" with its index), or its index when it has none."""
+    if not names or not 0 <= index < len(names):
+        return str(index)
+    return f"{index} {names[index]}" if with_index else names[index]
+
+
 def _is_number(cell: str) -> bool:
     if "_" in cell:
         return False

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import Batch
+from .inputs import Batch, class_name
 from .loss import Result
 
 SCHEMA_VERSION = 1
@@ -45,8 +45,7 @@ class Report:
         return len(self.result.shape) > 1
 
     def class_name(self, index: int) -> str:
-        names = self.batch.class_names
-        return names[index] if names and 0 <= index < len(names) else str(index)
+        return class_name(self.batch.class_names, index)
 
 
 def _number(value: float) -> float | None:
@@ -309,8 +308,7 @@ def files_table(report: Report, precision: int):
 
 
 def _named(report: Report, index: int) -> str:
-    names = report.batch.class_names
-    return f"{index} {names[index]}" if names and 0 <= index < len(names) else str(index)
+    return class_name(report.batch.class_names, index, with_index=True)
 
 
 def summary(report: Report, precision: int):
@@ -483,8 +481,7 @@ def comparison_table(comparison, base_name: str, new_name: str, precision: int, 
         for name in ("row", "target", "base loss", "new loss", "change"):
             grid.add_column(name, justify="left" if name == "target" else "right")
         for row in data["worst_rows"]:
-            names = class_names
-            target = f"{row['target']} {names[row['target']]}" if names and 0 <= row["target"] < len(names) else str(row["target"])
+            target = class_name(class_names, row["target"], with_index=True)
             grid.add_row(str(row["row"]), Text(target), _fmt(fmt, row["base_loss"]), _fmt(fmt, row["new_loss"]),
                          Text(f"+{_fmt(fmt, row['change'])}", style="red"))
         parts += [Text(""), grid]
