@@ -6,12 +6,10 @@ never through rich; rich is imported only to draw the table.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +148,8 @@ def to_yaml(report: Report, per_row: bool) -> str:
 
 def to_csv(report: Report, delimiter: str = ",") -> str:
     """The per-row table, header first, columns named as the JSON per_row keys."""
+    import csv
+
     buffer = io.StringIO()
     keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ())
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
@@ -172,6 +172,8 @@ def to_value(report: Report) -> str:
 
 def write_atomically(path: str, text: str) -> None:
     """Write a file whole or not at all: a temp file renamed into place."""
+    import tempfile
+
     target = Path(path)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     try:
