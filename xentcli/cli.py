@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import io
-import json
 import math
 import os
 import sys
@@ -267,7 +266,7 @@ class Computed:
     files: list[dict[str, Any]] | None
 
 
-def _compute(settings: Settings, keep_rows: bool, metrics: bool = True) -> Computed:
+def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
     """Read the batch (or the bundled example) and compute its loss.
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
@@ -418,7 +417,7 @@ def compute(
     _check_writable(settings.output, settings.save_svg, settings.save_html)
     per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
     pictures = settings.save_svg or settings.save_html
-    with_metrics = settings.format != "value" or bool(pictures)
+    with_metrics = settings.format in ("table", "json", "yaml") or bool(pictures)  # the outputs that show them
     computed = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
     result, files = computed.result, computed.files
     from . import render
@@ -477,7 +476,7 @@ def explain(
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
-    computed = _compute(settings, keep_rows=True)
+    computed = _compute(settings, keep_rows=True, metrics=False)
     batch, weight, result = computed.batch, computed.weight, computed.result
     if computed.files:
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
@@ -570,6 +569,8 @@ def compare(
     base_batch = base_run.batch
     comparison = compare_results(base_run.result, new_run.result, resamples=resamples, seed=seed)
     if settings.format == "json":
+        import json
+
         _write(json.dumps(render.comparison_dict(comparison, base, new), indent=2) + "\n", settings.output)
     else:
         _print(render.comparison_table(comparison, base, new, settings.precision, base_batch.class_names), settings.output)
@@ -625,16 +626,11 @@ def _save_pictures(drawing, settings: Settings) -> None:
     """The table view as SVG and/or HTML files (CI artifacts), written atomically."""
     from rich.console import Console
 
-    from .render import write_atomically
-
     console = Console(file=io.StringIO(), record=True, width=100, force_terminal=True, color_system="truecolor")
     console.print(drawing)
     for path, export in ((settings.save_svg, console.export_svg), (settings.save_html, console.export_html)):
         if path:
-            try:
-                write_atomically(path, export(clear=False))
-            except OSError as error:
-                raise XentError(f"cannot write: {error.strerror}", path) from None
+            _write(export(clear=False), path)
 
 
 def _print(drawing, output: str | None) -> None:

@@ -16,7 +16,8 @@ import mmap
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -370,12 +371,19 @@ def _read_bytes(path: str, stdin: BinaryIO | None, mapped: bool = False) -> tupl
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin.buffer
         return "<stdin>", stream.read()
-    try:
+    with _file_errors(path):
         if mapped and _fastcsv is not None:
             with open(path, "rb") as file:
                 if os.fstat(file.fileno()).st_size:
                     return path, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         return path, Path(path).read_bytes()
+
+
+@contextmanager
+def _file_errors(path: str) -> Iterator[None]:
+    """The OS's complaints about opening `path`, as one clear XentError."""
+    try:
+        yield
     except FileNotFoundError:
         raise XentError("no such file", path) from None
     except IsADirectoryError:
@@ -550,15 +558,8 @@ def expand_paths(spec: str) -> list[str]:
 
 def _check_readable(path: str) -> None:
     """Fail early, with a clear message, when a path cannot be opened."""
-    try:
-        with open(path, "rb"):
-            pass
-    except FileNotFoundError:
-        raise XentError("no such file", path) from None
-    except IsADirectoryError:
-        raise XentError("is a directory, not a file", path) from None
-    except OSError as error:
-        raise XentError(f"cannot read: {error.strerror}", path) from None
+    with _file_errors(path), open(path, "rb"):
+        pass
 
 
 def _column_index(table: TextTable, column: str) -> int:
