@@ -34,7 +34,9 @@ def value(*args, **kwargs) -> float:
 def test_config_names_the_inputs(project):
     write_config(project / "xent.yaml", "logits: data/logits.csv\nlabels: data/labels.csv\n")
     result = xent("compute", "--format", "json")
-    assert result.exit_code == 0 and result.stderr == ""
+    assert result.exit_code == 0
+    assert result.stderr == f"xent: using the settings in {project / 'xent.yaml'} (logits, labels)\n"
+    assert xent("compute", "-q").stderr == ""
     data = json.loads(result.stdout)
     assert round(data["loss"], 4) == SEED_LOSS
     assert data["inputs"]["logits"] == str(project / "data" / "logits.csv")

@@ -29,7 +29,7 @@ def test_directory_instead_of_file(tmp_path):
 def test_unknown_extension(tmp_path):
     path = tmp_path / "x.parquet"
     path.write_text("1,2\n")
-    assert_user_error(compute(path, LABELS), str(path), "unknown file type")
+    assert_user_error(compute(path, LABELS), str(path), "Parquet, which xent does not read yet")
 
 
 def test_ragged_row(tmp_path):

@@ -48,8 +48,8 @@ def test_seed_row_two():
 def test_bundled_example_without_files():
     result = xent("explain", "--row", "2", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr
-    assert "bundled example" in result.stderr
-    for text in ("m = max x = 0.0933", "−0.9350", "loss = −log p_target = 0.9350", "rank 3 of 3"):
+    assert "bundled 3×5 example" in result.stderr
+    for text in ("m = max x = 0.0933", "-0.9350", "loss = -log p_target = 0.9350", "rank 3 of 3"):
         assert text in result.stdout
 
 
@@ -80,7 +80,7 @@ def test_explain_agrees_with_compute_and_torch(weighted, ignore_index, smoothing
 
 def test_weights_change_the_story():
     text = explain_text(*SEED, "--row", "0", "--weight", "1,1,1,2,1")
-    assert "w_target · (−log p_target) = 2.0000 × 3.4055 = 6.8110" in text
+    assert "w_target · (-log p_target) = 2.0000 × 3.4055 = 6.8110" in text
     assert "Σ w_target" in text
 
 
@@ -91,7 +91,7 @@ def test_label_smoothing_shows_both_terms():
     assert data["loss"] == pytest.approx(float(expected[1]), rel=1e-12)
     assert data["smoothing_term"] == pytest.approx(-sum(data["log_softmax"]), rel=1e-12)
     table = explain_text(*SEED, "--row", "1", "--label-smoothing", "0.1")
-    assert "smoothing term" in table and "(1 − ε)·NLL + ε/C·smoothing" in table
+    assert "smoothing term" in table and "(1 - ε)·NLL + ε/C·smoothing" in table
 
 
 def test_soft_labels_sum_over_classes():
@@ -109,7 +109,7 @@ def test_ignored_row_says_why_it_counts_zero(tmp_path):
     assert "contributes 0 to the sum" in table and "left out of the mean's denominator" in table
 
 
-@pytest.mark.parametrize("kind,marker", [("probs", "clipped to [eps, 1 − eps]"), ("log-probs", "log-probabilities")])
+@pytest.mark.parametrize("kind,marker", [("probs", "clipped to [eps, 1 - eps]"), ("log-probs", "log-probabilities")])
 def test_probability_inputs(tmp_path, kind, marker):
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     values = probs if kind == "probs" else np.log(probs)
@@ -148,7 +148,7 @@ def test_markdown():
     text = explain_text(*SEED, "--row", "2", "--format", "markdown")
     assert text.startswith("### row 2 of 3")
     assert "| class | logit x |" in text
-    assert "5. loss = −log p_target = 0.9350" in text
+    assert "5. loss = -log p_target = 0.9350" in text
 
 
 def test_table_fits_80_columns():

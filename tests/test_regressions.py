@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 import xentcli
 from conftest import SAMPLES, assert_user_error, write_csv, xent, xent_json
-from xentcli import inputs
+from xentcli.readers import text as inputs
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -138,9 +138,9 @@ def test_clear_messages(tmp_path):
     assert_user_error(xent("compute", SAMPLES / "logits.csv", labels), f"{labels}:3:", "'x'")
     labels.write_text("0\n1\n1.5\n")
     assert_user_error(xent("compute", SAMPLES / "logits.csv", labels), f"{labels}:3:", "label 1.5 is not a class index")
-    np.save(tmp_path / "onehot.npy", np.eye(5, dtype=np.int64)[[3, 0, 2]])
+    np.save(tmp_path / "twos.npy", 2 * np.eye(5, dtype=np.int64)[[3, 0, 2]])
     np.save(tmp_path / "x.npy", np.loadtxt(SAMPLES / "logits.csv", delimiter=","))
-    assert_user_error(xent("compute", tmp_path / "x.npy", tmp_path / "onehot.npy"), contains="must be probabilities (floats)")
+    assert_user_error(xent("compute", tmp_path / "x.npy", tmp_path / "twos.npy"), contains="one-hot matrix of 0 and 1")
     np.save(tmp_path / "int.npy", np.zeros((3, 5), dtype=np.int64))
     assert_user_error(xent("compute", tmp_path / "int.npy", SAMPLES / "labels.csv"), str(tmp_path / "int.npy"), "floating point")
     (tmp_path / "dir.npy").mkdir()

@@ -44,7 +44,7 @@ def test_no_input_uses_the_bundled_example_with_a_notice():
     result = xent("compute", "--format", "value")
     assert result.exit_code == 0
     assert round(float(result.stdout), 4) == SEED_LOSS
-    assert "bundled example" in result.stderr
+    assert "bundled 3×5 example" in result.stderr
 
 
 def test_table_shows_the_seed_rows_and_summary():

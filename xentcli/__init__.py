@@ -8,11 +8,29 @@
 The core (readers, engine) imports neither typer nor rich.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import ExitCode, XentError
-from .inputs import Batch, example_batch, load_batch
-from .loss import ClassRows, Result, cross_entropy, softmax
+
+if TYPE_CHECKING:
+    from .loss import ClassRows, Result, cross_entropy, softmax
+    from .readers import Batch, example_batch, load_batch
 
 __version__ = "0.1.0"
+
+# Imported on first use, so that `xent` guards Ctrl-C before numpy loads.
+_LAZY = {"Batch": ".readers", "example_batch": ".readers", "load_batch": ".readers",
+         "ClassRows": ".loss", "Result": ".loss", "cross_entropy": ".loss", "softmax": ".loss"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Batch",

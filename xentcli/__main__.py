@@ -1,5 +1,40 @@
-"""`python -m xentcli`: the same as `xent`."""
+"""`xent` and `python -m xentcli`: the guards first, then the imports.
 
-from .cli import main
+typer and numpy take a tenth of a second or more to import; the guards are
+set before, so that a Ctrl-C at any moment ends as `xent: interrupted`
+(exit 130), and SIGTERM or SIGHUP unwind (removing any temp file) and exit
+128 + the signal's number, never with a traceback.
+"""
 
-main()
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from .errors import ExitCode
+
+
+def main() -> None:
+    """Run the `xent` command."""
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): messages must not fall back onto stdout
+        sys.stderr = open(os.devnull, "w")
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) == signal.SIG_DFL:  # under `nohup`, SIGHUP stays ignored
+            signal.signal(number, _unwind)
+    try:
+        from .cli import app
+
+        app(prog_name="xent")
+    except KeyboardInterrupt:  # while importing, before typer guards the command
+        print("xent: interrupted", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)
+
+
+def _unwind(number: int, frame: object) -> None:
+    """End as an exit does, so that cleanups run on the way (a temp file is removed)."""
+    raise SystemExit(128 + number)
+
+
+if __name__ == "__main__":
+    main()

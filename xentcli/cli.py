@@ -10,9 +10,12 @@ import enum
 import io
 import math
 import os
+import re
+import shlex
 import sys
 import traceback
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional
 
 import typer
@@ -21,6 +24,7 @@ from typer.exceptions import TyperException
 
 from . import __version__
 from .errors import ExitCode, XentError
+from .output import check_writable, discard, refuse_overwriting_inputs, write_output
 
 
 class Format(str, enum.Enum):
@@ -48,6 +52,7 @@ class ReductionChoice(str, enum.Enum):
     mean = "mean"
     sum = "sum"
     none = "none"
+    mean_with_sample_weight = "mean-with-sample-weight"  # Keras's, with --convention keras
 
 
 class Backend(str, enum.Enum):
@@ -81,27 +86,28 @@ class _XentGroup(TyperGroup):
         extra.pop("standalone_mode", None)
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            code = super().main(args=argv, prog_name=prog_name or "xent", standalone_mode=False, **extra)
+            _refuse_files_as_command(argv, self.commands)
+            code = super().main(args=argv or ["--help"], prog_name=prog_name or "xent", standalone_mode=False, **extra)
             if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into this code
-                print("xent: interrupted", file=sys.stderr)
+                _notice("interrupted")
         except XentError as error:
             if "--debug" in argv:
                 traceback.print_exc()
             _fail(str(error))
             code = ExitCode.USAGE
         except TyperException as error:
-            _fail(error.format_message())
             context = getattr(error, "ctx", None)
-            if context is not None:
-                print(f"Try '{context.command_path} --help' for help.", file=sys.stderr)
+            hint = f" (see '{context.command_path} --help')" if context is not None else ""
+            _fail(error.format_message() + hint)
             code = getattr(error, "exit_code", ExitCode.USAGE)
-        except BrokenPipeError:
-            # The reader went away (`xent ... | head -1`): end quietly.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        except SystemExit as stop:
+            # typer ends a closed pipe (`xent ... | head -1`) with exit 1: end it quietly, with 0.
+            if not isinstance(stop.__context__, BrokenPipeError):
+                raise
+            discard(sys.stdout)
             code = ExitCode.OK
         except KeyboardInterrupt:
-            print("xent: interrupted", file=sys.stderr)
+            _notice("interrupted")
             code = ExitCode.INTERRUPTED
         except Exception as error:  # a bug: still one line, and the traceback on request
             if "--debug" in argv:
@@ -111,12 +117,37 @@ class _XentGroup(TyperGroup):
         sys.exit(int(code or 0))
 
 
+COMMAND_WORD = re.compile(r"[a-z][a-z-]*")
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _refuse_files_as_command(argv: list[str], commands: Mapping[str, Any]) -> None:
+    """`xent L.csv Y.csv`: files where the command belongs; say which was meant.
+    A mistyped command word is left to click ("Did you mean 'compute'?")."""
+    if not argv or argv[0] in commands or (argv[0].startswith("-") and argv[0] != "-"):
+        return
+    if os.path.exists(argv[0]) or not COMMAND_WORD.fullmatch(argv[0]):
+        meant = shlex.join(["xent", "compute", *argv])
+        raise XentError(f"no command {argv[0]!r} (did you mean {meant!r}?)")
+
+
 def _fail(message: str) -> None:
-    print(f"xent: error: {message}", file=sys.stderr)
+    _to_stderr(f"xent: error: {message}")
 
 
 def _notice(message: str) -> None:
-    print(f"xent: {message}", file=sys.stderr)
+    _to_stderr(f"xent: {message}")
+
+
+def _to_stderr(line: str) -> None:
+    """One line on stderr, its control characters escaped (ESC as \\x1b), so that
+    a file name or a header cell never drives the terminal. A stderr that cannot
+    take the line does not change the exit code."""
+    text = CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", line)
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        discard(sys.stderr)
 
 
 app = typer.Typer(
@@ -132,7 +163,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"xent {__version__}")
+        write_output(f"xent {__version__}\n", None)
         raise typer.Exit()
 
 
@@ -164,6 +195,9 @@ ReductionOpt = Annotated[Optional[ReductionChoice], typer.Option("--reduction", 
 ClassesOpt = Annotated[Optional[str], typer.Option("--classes", help="Class names, in order: a,b,c.")]
 LabelColOpt = Annotated[Optional[str], typer.Option("--label-col", help="The labels are this column (name or 0-based index) of LOGITS.")]
 KeyOpt = Annotated[Optional[str], typer.Option("--key", help="The NPZ array holding the logits.")]
+LabelsKeyOpt = Annotated[Optional[str], typer.Option("--labels-key", help="The NPZ array holding the labels. [default: labels, targets, target, label or y]", show_default=False)]
+IdColOpt = Annotated[Optional[str], typer.Option("--id-col", help="Column(s) of row ids, not classes: NAME or a,b (id, *_id, index and pandas' index are found by name).")]
+MaxBytesOpt = Annotated[Optional[int], typer.Option("--max-bytes", min=1, help="Refuse to inflate or read from a stream more than this many bytes. [default: 4 GiB]", show_default=False)]
 ClassAxisOpt = Annotated[Optional[int], typer.Option("--class-axis", help="Axis of the classes (-1 for (batch, seq, vocab)). [default: 1]", show_default=False)]
 DTypeOpt = Annotated[Optional[DType], typer.Option("--dtype", help="Compute in this dtype. [default: the input's]", show_default=False)]
 DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Text delimiter: , ; tab or space. [default: sniffed]", show_default=False)]
@@ -179,7 +213,14 @@ QuietOpt = Annotated[Optional[bool], typer.Option("--quiet", "-q", help="No noti
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": None, "whitespace": None}
-EXAMPLE_NOTICE = "no input given: using the bundled example (the seed notebook's 3×5 batch, targets [3, 0, 2])"
+EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0, 2])"
+
+
+# The settings that can change the loss: reported in the JSON's options with where each came from.
+NUMBER_SETTINGS = (
+    "input", "weight", "ignore_index", "label_smoothing", "reduction", "class_axis", "convention",
+    "sample_weight", "dtype", "classes", "header", "label_col", "id_col",
+)
 
 
 @dataclass(frozen=True)
@@ -196,6 +237,9 @@ class Settings:
     classes: tuple[str, ...] | None = None
     label_col: str | None = None
     key: str | None = None
+    labels_key: str | None = None
+    id_col: tuple[str, ...] | None = None
+    max_bytes: int = 4 << 30
     class_axis: int = 1
     dtype: str | None = None
     delimiter: str | None = None
@@ -218,19 +262,24 @@ class Settings:
     save_html: str | None = None
     config: str | None = None
 
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
     @classmethod
     def resolve(cls, given: dict[str, Any], formats: tuple[str, ...]) -> Settings:
-        """Merge the command line (`given`, None for left out) over the config file."""
+        """Merge the command line (`given`, None for left out) over the config file,
+        remembering where each setting came from; announce a config file in force."""
         from . import config
 
         path = config.locate(given.pop("config", None), given.pop("no_config", False))
-        from_file = config.load(path) if path else {}
+        loaded = config.load(path) if path else None
+        from_file = dict(loaded.values) if loaded else {}
         if from_file.get("format") not in formats:
             from_file.pop("format", None)
         chosen = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in given.items() if v is not None}
         values = {**from_file, **chosen}
-        if isinstance(values.get("classes"), str):
-            values["classes"] = tuple(c.strip() for c in values["classes"].split(","))
+        for name in ("classes", "id_col"):
+            if isinstance(values.get(name), str):
+                values[name] = tuple(c.strip() for c in values[name].split(","))
         if values.get("delimiter") is not None:
             text = values["delimiter"]
             values["delimiter"] = DELIMITER_NAMES.get(text.lower(), text)
@@ -238,20 +287,30 @@ class Settings:
                 raise XentError(f"--delimiter takes one character (or tab, space), got {text!r}")
         if values.get("label_col") is not None:
             values["label_col"] = str(values["label_col"])
-        return cls(**values, config=None if path is None else str(path))
+        sources = {name: "command line" if name in chosen else loaded.where(name) for name in values}
+        settings = cls(**values, config=None if path is None else str(path), sources=sources)
+        if path is not None and not settings.quiet:
+            applied = [name for name in from_file if name not in chosen]
+            _notice(f"using the settings in {path}" + (f" ({', '.join(applied)})" if applied else ""))
+        return settings
 
     def engine_options(self) -> dict[str, Any]:
-        """What the JSON reports under "options": every setting that moves the number."""
-        return {
-            "input": self.input,
-            "weight": self.weight,
-            "ignore_index": self.ignore_index,
-            "label_smoothing": self.label_smoothing,
-            "class_axis": self.class_axis,
-            "convention": self.convention,
-            "sample_weight": self.sample_weight,
-            "config": self.config,
-        }
+        """What the JSON reports under "options": every setting that moves the
+        number, and under "from" where each one that is not a default came from."""
+        options = {name: getattr(self, name) for name in NUMBER_SETTINGS}
+        options["classes"] = None if self.classes is None else list(self.classes)
+        options["id_col"] = None if self.id_col is None else list(self.id_col)
+        options["config"] = self.config
+        options["from"] = {name: self.sources.get(name, "default") for name in NUMBER_SETTINGS}
+        return options
+
+    def moved(self) -> list[tuple[str, Any, str]]:
+        """(setting, value, where from) for every setting that moves the number and is not a default."""
+        return [
+            (name, getattr(self, name), self.sources[name])
+            for name in NUMBER_SETTINGS
+            if name in self.sources
+        ]
 
 
 @dataclass(frozen=True)
@@ -271,14 +330,15 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
     however many rows there are. LOGITS and LABELS may each name several
-    files (a glob, or a comma-separated list): they are paired in order and
-    streamed one pair at a time into one result; the sample weights run on
-    across the files, as if they were one.
+    files (a glob, or a comma-separated list): they are paired by name (or
+    in the order given) and streamed one pair at a time into one result;
+    the sample weights run on across the files, as if they were one.
     """
-    from .inputs import example_batch, expand_paths, load_batch, read_vector
     from .loss import ClassRows, combine
+    from .readers import ReadOptions, example_batch, expand_paths, is_pattern, load_batch, pair_paths
+    from .readers import read_class_weights, read_vector
 
-    weight = read_vector(settings.weight) if settings.weight else None
+    class_weights = read_class_weights(settings.weight) if settings.weight else None
     sample = read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None
     if settings.logits is None:
         if settings.labels is not None:
@@ -286,36 +346,43 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
         if not settings.quiet:
             _notice(EXAMPLE_NOTICE)
         batch = example_batch()
+        weight = None if class_weights is None else class_weights.resolve(None, batch.logits.shape[1], [batch.target])
         result = _run(batch, weight, sample, settings, keep_rows, metrics)
         _warn(result.warnings, settings)
         return Computed(batch, weight, sample, result, None)
+    options = ReadOptions(
+        delimiter=settings.delimiter, header=settings.header, ids=settings.id_col or (), max_bytes=settings.max_bytes
+    )
     logits_paths = expand_paths(settings.logits)
-    labels_paths = expand_paths(settings.labels) if settings.labels is not None else [None] * len(logits_paths)
-    if len(labels_paths) != len(logits_paths):
-        raise XentError(
-            f"{len(logits_paths)} logits files but {len(labels_paths)} labels files: "
-            "they are paired in sorted order, one labels file per logits file"
+    if settings.labels is None:
+        pairs = [(path, None) for path in logits_paths]
+    else:
+        by_name = is_pattern(settings.logits) or is_pattern(settings.labels)
+        pairs = pair_paths(logits_paths, expand_paths(settings.labels), by_name)
+
+    def load(logits_path: str, labels_path: str | None):
+        return load_batch(
+            logits_path, labels_path, key=settings.key, labels_key=settings.labels_key,
+            label_col=settings.label_col, classes=settings.classes, class_axis=settings.class_axis, options=options,
         )
-    first_batch, results, files, offset = None, [], [], 0
-    for logits_path, labels_path in zip(logits_paths, labels_paths):
-        batch = load_batch(
-            logits_path,
-            labels_path,
-            key=settings.key,
-            label_col=settings.label_col,
-            classes=settings.classes,
-            class_axis=settings.class_axis,
-            delimiter=settings.delimiter,
-            header=settings.header,
-        )
-        rows = ClassRows(batch.logits, batch.class_axis).positions
-        several = len(logits_paths) > 1
-        part = sample[offset : offset + rows] if several and sample is not None else sample
-        if several and part is not None and len(part) < rows:
+
+    targets = []
+    if class_weights is not None and class_weights.balanced:  # counting the classes needs every label first
+        targets = [load(*pair).target for pair in pairs]
+    several = len(pairs) > 1
+    first_batch, weight, results, files, offset = None, None, [], [], 0
+    for logits_path, labels_path in pairs:
+        batch = load(logits_path, labels_path)
+        _say(batch.notices, settings)
+        rows = ClassRows(batch.logits, batch.class_axis)
+        if class_weights is not None:
+            weight = class_weights.resolve(batch.class_names, rows.classes, targets)
+        part = sample[offset : offset + rows.positions] if several and sample is not None else sample
+        if several and part is not None and len(part) < rows.positions:
             raise XentError(f"--sample-weight has {len(sample)} values but the files have more rows")
-        offset += rows
+        offset += rows.positions
         result = _run(batch, weight, part, settings, keep_rows, metrics)
-        _warn(result.warnings, settings, f"{batch.logits_name}: " if len(logits_paths) > 1 else "")
+        _warn(result.warnings, settings, f"{batch.logits_name}: " if several else "")
         first_batch = first_batch or batch
         results.append(result)
         files.append(
@@ -328,6 +395,12 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
     if len(results) == 1:
         return Computed(first_batch, weight, sample, results[0], None)
     return Computed(first_batch, weight, sample, combine(results), files)
+
+
+def _say(notices: tuple[str, ...], settings: Settings) -> None:
+    if not settings.quiet:
+        for notice in notices:
+            _notice(notice)
 
 
 def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> None:
@@ -378,6 +451,9 @@ def compute(
     classes: ClassesOpt = None,
     label_col: LabelColOpt = None,
     key: KeyOpt = None,
+    labels_key: LabelsKeyOpt = None,
+    id_col: IdColOpt = None,
+    max_bytes: MaxBytesOpt = None,
     class_axis: ClassAxisOpt = None,
     dtype: DTypeOpt = None,
     delimiter: DelimiterOpt = None,
@@ -414,13 +490,22 @@ def compute(
     settings = Settings.resolve(given, tuple(f.value for f in Format))
     if settings.fail_above is not None and math.isnan(settings.fail_above):
         raise XentError("--fail-above needs a number, not NaN")
-    _check_writable(settings.output, settings.save_svg, settings.save_html)
+    _check_files(settings)
     per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
     pictures = settings.save_svg or settings.save_html
     with_metrics = settings.format in ("table", "json", "yaml") or bool(pictures)  # the outputs that show them
     computed = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
     result, files = computed.result, computed.files
     from . import render
+    from .metrics import MetricOptions, option_warnings
+
+    # Warned here, not refused: the number is still right, only uninformative.
+    useless = option_warnings(MetricOptions(settings.top_k, settings.by_class), result.classes)
+    if useless:
+        from dataclasses import replace
+
+        result = replace(result, warnings=(*result.warnings, *useless))
+        _warn(tuple(useless), settings)
 
     report = render.Report(result, computed.batch, settings.engine_options(), files)
     drawing = None
@@ -431,7 +516,7 @@ def compute(
     else:
         _emit(report, settings)
     if pictures:
-        _save_pictures(drawing, settings)
+        _save_pictures(drawing, settings, render.picture_title(report))
     gated = result.mean if result.loss is None else result.loss
     if settings.fail_above is not None and (math.isnan(gated) or gated > settings.fail_above):
         what = "is NaN" if math.isnan(gated) else f"{gated!r} is above --fail-above {settings.fail_above!r}"
@@ -454,6 +539,9 @@ def explain(
     classes: ClassesOpt = None,
     label_col: LabelColOpt = None,
     key: KeyOpt = None,
+    labels_key: LabelsKeyOpt = None,
+    id_col: IdColOpt = None,
+    max_bytes: MaxBytesOpt = None,
     class_axis: ClassAxisOpt = None,
     dtype: DTypeOpt = None,
     delimiter: DelimiterOpt = None,
@@ -472,10 +560,11 @@ def explain(
     quiet: QuietOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Explain one row's loss step by step, as the seed notebook does."""
+    """Explain one row's loss step by step: max, softmax, log p, the loss, its share of the batch."""
     given = dict(locals())
     given.pop("debug")
     settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
+    _check_files(settings)
     computed = _compute(settings, keep_rows=True, metrics=False)
     batch, weight, result = computed.batch, computed.weight, computed.result
     if computed.files:
@@ -502,9 +591,9 @@ def explain(
         torch_batch_loss=None if settings.convention == "torch" else _torch_batch_loss(batch, weight, settings),
     )
     if settings.format == "json":
-        _write(render_explain.to_json(explanation), settings.output)
+        write_output(render_explain.to_json(explanation), settings.output)
     elif settings.format == "markdown":
-        _write(render_explain.to_markdown(explanation, settings.precision), settings.output)
+        write_output(render_explain.to_markdown(explanation, settings.precision), settings.output)
     else:
         _print(render_explain.table(explanation, settings.precision), settings.output)
 
@@ -512,6 +601,8 @@ def explain(
 class CompareFormat(str, enum.Enum):
     table = "table"
     json = "json"
+    csv = "csv"
+    value = "value"
 
 
 @app.command()
@@ -520,12 +611,21 @@ def compare(
     new: Annotated[str, typer.Argument(help="The new model's logits, same rows and classes.", show_default=False)],
     labels: LabelsArg = None,
     input: InputOpt = None,
+    base_input: Annotated[
+        Optional[InputKind], typer.Option("--base-input", help="What BASE holds. [default: --input]", show_default=False)
+    ] = None,
+    new_input: Annotated[
+        Optional[InputKind], typer.Option("--new-input", help="What NEW holds. [default: --input]", show_default=False)
+    ] = None,
     weight: WeightOpt = None,
     ignore_index: IgnoreOpt = None,
     label_smoothing: SmoothingOpt = None,
     reduction: ReductionOpt = None,
     classes: ClassesOpt = None,
     key: KeyOpt = None,
+    labels_key: LabelsKeyOpt = None,
+    id_col: IdColOpt = None,
+    max_bytes: MaxBytesOpt = None,
     class_axis: ClassAxisOpt = None,
     dtype: DTypeOpt = None,
     delimiter: DelimiterOpt = None,
@@ -550,20 +650,28 @@ def compare(
     quiet: QuietOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare two models' outputs on the same labels, as a CI gate if you like."""
+    """Compare two models' outputs on the same labels, as a CI gate if you like.
+
+    Each model may hold its own kind of output (--base-input, --new-input):
+    a random forest's probabilities against a network's logits, say."""
     from dataclasses import replace
 
     from . import render
+    from .compare import check_reduction
     from .compare import compare as compare_results
 
     given = dict(locals())
-    for name in ("debug", "base", "new", "fail_if_worse", "resamples", "seed", "replace", "render", "compare_results"):
+    for name in ("debug", "base", "new", "base_input", "new_input", "fail_if_worse", "resamples", "seed",
+                 "replace", "render", "check_reduction", "compare_results"):
         given.pop(name)
     settings = Settings.resolve({**given, "logits": base}, tuple(f.value for f in CompareFormat))
+    _check_files(settings, new)
     if settings.labels is None:
         raise XentError("compare needs LABELS: xent compare BASE NEW LABELS")
-    base_run = _compute(settings, keep_rows=True, metrics=False)
-    new_run = _compute(replace(settings, logits=new), keep_rows=True, metrics=False)
+    check_reduction(settings.reduction)
+    inputs = tuple(settings.input if kind is None else kind.value for kind in (base_input, new_input))
+    base_run = _compute(replace(settings, input=inputs[0]), keep_rows=True, metrics=False)
+    new_run = _compute(replace(settings, logits=new, input=inputs[1]), keep_rows=True, metrics=False)
     if base_run.files or new_run.files:
         raise XentError("compare takes one file per model")
     base_batch = base_run.batch
@@ -571,9 +679,15 @@ def compare(
     if settings.format == "json":
         import json
 
-        _write(json.dumps(render.comparison_dict(comparison, base, new), indent=2) + "\n", settings.output)
+        data = render.comparison_dict(comparison, base, new, inputs)
+        write_output(json.dumps(data, indent=2) + "\n", settings.output)
+    elif settings.format == "csv":
+        write_output(render.comparison_csv(comparison), settings.output)
+    elif settings.format == "value":
+        write_output(f"{comparison.difference!r}\n", settings.output)
     else:
-        _print(render.comparison_table(comparison, base, new, settings.precision, base_batch.class_names), settings.output)
+        table = render.comparison_table(comparison, base, new, settings.precision, base_batch.class_names, inputs)
+        _print(table, settings.output)
     if fail_if_worse is not None and not comparison.difference <= fail_if_worse:
         _notice(f"the new loss is worse by {comparison.difference!r}, more than --fail-if-worse {fail_if_worse!r}")
         raise typer.Exit(ExitCode.GATE_FAILED)
@@ -583,7 +697,9 @@ def _torch_batch_loss(batch, weight, settings: Settings) -> float:
     """torch's value for the batch, to set beside another convention's."""
     from dataclasses import replace
 
-    torch_settings = replace(settings, convention="torch")
+    # torch's mean already divides by the row weights, as Keras's mean_with_sample_weight does
+    reduction = "mean" if settings.reduction == "mean-with-sample-weight" else settings.reduction
+    torch_settings = replace(settings, convention="torch", reduction=reduction)
     result = _run(batch, weight, None, torch_settings, keep_rows=False, metrics=False)
     return result.sum if result.reduction == "sum" else result.mean
 
@@ -592,57 +708,51 @@ def _emit(report, settings: Settings) -> None:
     from . import render
 
     if settings.format == "json":
-        _write(render.to_json(report, settings.per_row), settings.output)
+        write_output(render.to_json(report, settings.per_row), settings.output)
     elif settings.format == "yaml":
-        _write(render.to_yaml(report, settings.per_row), settings.output)
+        write_output(render.to_yaml(report, settings.per_row), settings.output)
     elif settings.format in ("csv", "tsv"):
-        _write(render.to_csv(report, "," if settings.format == "csv" else "\t"), settings.output)
+        write_output(render.to_csv(report, "," if settings.format == "csv" else "\t"), settings.output)
     else:
-        _write(render.to_value(report), settings.output)
+        write_output(render.to_value(report), settings.output)
 
 
-def _write(text: str, output: str | None) -> None:
-    """Data to stdout, or to a file written atomically."""
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from .render import write_atomically
+def _check_files(settings: Settings, *more_logits: str) -> None:
+    """Before anything is read: a closed stdin, an output's missing folder, an
+    output that is also an input (writing it would destroy the input)."""
+    from .readers import STDIN
 
-    try:
-        write_atomically(output, text)
-    except OSError as error:
-        raise XentError(f"cannot write: {error.strerror}", output) from None
-
-
-def _check_writable(*paths: str | None) -> None:
-    """Fail before the work, not after it, when an output's folder is missing."""
-    for path in paths:
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise XentError("cannot write: no such folder", path)
+    inputs = [settings.logits, *more_logits, settings.labels, settings.weight, settings.sample_weight, settings.config]
+    if STDIN in inputs and sys.stdin is None:  # started with stdin closed (`<&-`)
+        raise XentError("standard input is closed", "<stdin>")
+    outputs = [settings.output, settings.save_svg, settings.save_html]
+    check_writable(outputs)
+    refuse_overwriting_inputs(outputs, inputs)
 
 
-def _save_pictures(drawing, settings: Settings) -> None:
+def _save_pictures(drawing, settings: Settings, title: str) -> None:
     """The table view as SVG and/or HTML files (CI artifacts), written atomically."""
-    from rich.console import Console
+    from .render import export_picture
 
-    console = Console(file=io.StringIO(), record=True, width=100, force_terminal=True, color_system="truecolor")
-    console.print(drawing)
-    for path, export in ((settings.save_svg, console.export_svg), (settings.save_html, console.export_html)):
+    for path, kind in ((settings.save_svg, "svg"), (settings.save_html, "html")):
         if path:
-            _write(export(clear=False), path)
+            write_output(export_picture(drawing, kind, title), path)
 
 
 def _print(drawing, output: str | None) -> None:
-    """A rich drawing to the terminal (colour only there), or as plain text to a file."""
+    """A rich drawing as the terminal shows it (colour only there), or as plain
+    text to a file; captured first, so that it is written by the checked writer."""
     from rich.console import Console
 
     if output is None:
-        Console().print(drawing)
-        return
-    console = Console(file=io.StringIO(), width=120, color_system=None)
+        screen = Console()  # the terminal's width and colours; none in a pipe
+        console = Console(
+            file=io.StringIO(), width=screen.width, color_system=screen.color_system, force_terminal=screen.is_terminal
+        )
+    else:
+        console = Console(file=io.StringIO(), width=120, color_system=None)
     console.print(drawing)
-    _write(console.file.getvalue(), output)
+    write_output(console.file.getvalue(), output)
 
 
 def _table(report, computed: Computed, settings: Settings):
@@ -681,10 +791,3 @@ def _table(report, computed: Computed, settings: Settings):
     probabilities = softmax(logits, settings.input, settings.convention)
     return render.table(report, positions, rows, probabilities, hidden, settings.precision, width)
 
-
-def main() -> None:
-    try:
-        app(prog_name="xent")
-    except KeyboardInterrupt:  # before the command started (while importing)
-        print("xent: interrupted", file=sys.stderr)
-        sys.exit(ExitCode.INTERRUPTED)

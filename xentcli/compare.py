@@ -42,15 +42,30 @@ def compare(
     base: Result, new: Result, *, resamples: int = RESAMPLES, confidence: float = 0.95, seed: int = 0
 ) -> Comparison:
     """Compare two results over the same labels (both with per-row numbers kept)."""
+    check_reduction(base.reduction)
     if base.losses is None or new.losses is None:
         raise XentError("compare needs the per-row losses of both models")
     if base.rows != new.rows:
         raise XentError(f"the models have {base.rows} and {new.rows} rows: they must score the same rows")
-    difference = new.loss - base.loss if base.reduction != "none" else new.mean - base.mean
+    if (base.reduction, base.convention) != (new.reduction, new.convention):
+        raise XentError(
+            f"the models were reduced differently ({base.reduction}, {base.convention} against "
+            f"{new.reduction}, {new.convention}): their losses cannot be compared"
+        )
+    difference = new.loss - base.loss
     low, high = _bootstrap(base, new, resamples, confidence, seed)
     change = np.where(base.ignored_mask, -np.inf, new.losses.astype(np.float64) - base.losses)
     worst = np.argsort(-change, kind="stable")[: min(WORST, int((change > 0).sum()))]
     return Comparison(base, new, float(difference), low, high, confidence, resamples, worst)
+
+
+def check_reduction(reduction: str) -> None:
+    """compare sets one number against another: a reduction must give one."""
+    if reduction == "none":
+        raise XentError(
+            "compare needs one loss per model, and --reduction none gives one per row: "
+            "use mean or sum (--format csv lists each row's losses and their change)"
+        )
 
 
 def _bootstrap(base: Result, new: Result, resamples: int, confidence: float, seed: int) -> tuple[float, float]:

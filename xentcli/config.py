@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ NAMES = ("xent.yaml", ".xent.yaml")
 ENVIRONMENT = "XENT_CONFIG"
 CHOICES = {
     "input": ("logits", "probs", "log-probs"),
-    "reduction": ("mean", "sum", "none"),
+    "reduction": ("mean", "sum", "none", "mean-with-sample-weight"),
     "backend": ("auto", "numpy", "torch"),
     "device": ("cpu", "cuda", "auto"),
     "dtype": ("float32", "float64"),
@@ -28,8 +29,8 @@ CHOICES = {
 }
 # key -> the types its value may have
 KEYS: dict[str, tuple[type, ...]] = {
-    "logits": (str,),
-    "labels": (str,),
+    "logits": (str, list),
+    "labels": (str, list),
     "input": (str,),
     "weight": (str, list),
     "ignore_index": (int,),
@@ -38,6 +39,9 @@ KEYS: dict[str, tuple[type, ...]] = {
     "classes": (str, list),
     "label_col": (str, int),
     "key": (str,),
+    "labels_key": (str,),
+    "id_col": (str, list),
+    "max_bytes": (int,),
     "class_axis": (int,),
     "dtype": (str,),
     "delimiter": (str,),
@@ -61,16 +65,30 @@ KEYS: dict[str, tuple[type, ...]] = {
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line
-RANGES = {"precision": (0, 17), "rows": (0, None), "top_k": (1, None), "label_smoothing": (0, 1)}
+RANGES = {"max_bytes": (1, None), "precision": (0, 17), "rows": (0, None), "top_k": (1, None), "label_smoothing": (0, 1)}
 
 
-def find(start: Path) -> Path | None:
-    """xent.yaml or .xent.yaml in `start` or the nearest parent, stopping at a git root."""
+WRITTEN_KEYS = ("output", "save_svg", "save_html")
+
+
+def find(start: Path, home: Path | None = None) -> Path | None:
+    """xent.yaml or .xent.yaml in `start` or the nearest parent.
+
+    The search stops at a repository root (a folder holding .git) and at
+    $HOME, and never looks in a folder that anyone may write to (/tmp):
+    a config file there could be anybody's."""
+    home = (home or Path.home()).resolve()
     for folder in (start, *start.parents):
+        try:
+            shared = folder.stat().st_mode & 0o002
+        except OSError:
+            return None
+        if shared or folder == Path(folder.anchor):
+            return None
         for name in NAMES:
             if (folder / name).is_file():
                 return folder / name
-        if (folder / ".git").exists():
+        if (folder / ".git").exists() or folder.resolve() == home:
             return None
     return None
 
@@ -89,7 +107,19 @@ def locate(explicit: str | None, no_config: bool, cwd: Path | None = None) -> Pa
     return find(cwd or Path.cwd())
 
 
-def load(path: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Loaded:
+    """A config file's checked settings, and the line each came from."""
+
+    path: Path
+    values: dict[str, Any]
+    lines: dict[str, int]
+
+    def where(self, key: str) -> str:
+        return f"{self.path}:{self.lines.get(key, 1)}"
+
+
+def load(path: Path) -> Loaded:
     """The checked settings of a config file, with its paths made relative to the cwd."""
     import yaml
 
@@ -106,11 +136,17 @@ def load(path: Path) -> dict[str, Any]:
         problem = getattr(error, "problem", None) or str(error)
         raise XentError(f"invalid YAML: {problem}", where) from None
     if values is None:
-        return {}
+        return Loaded(path, {}, {})
     if not isinstance(values, Mapping) or not isinstance(tree, yaml.MappingNode):
         raise XentError("the config file must be a mapping of option names to values", f"{path}:1")
-    lines = {node.value: node.start_mark.line + 1 for node, _ in tree.value if isinstance(node, yaml.ScalarNode)}
-    return {key: _check(path, lines.get(str(key), 1), key, value) for key, value in values.items()}
+    lines: dict[str, int] = {}
+    for node, _ in tree.value:
+        line = node.start_mark.line + 1
+        if node.value in lines:
+            raise XentError(f"{node.value!r} is set twice (first on line {lines[node.value]})", f"{path}:{line}")
+        lines[node.value] = line
+    checked = {key: _check(path, lines.get(str(key), 1), key, value) for key, value in values.items()}
+    return Loaded(path, checked, {str(k): v for k, v in lines.items()})
 
 
 def _check(path: Path, line: int, key: Any, value: Any) -> Any:
@@ -130,15 +166,37 @@ def _check(path: Path, line: int, key: Any, value: Any) -> Any:
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise XentError(f"{key}: {value!r} must be {bounds}", where)
     if isinstance(value, list):
-        item = str if key == "classes" else (int, float)
+        item = str if key in ("classes", "id_col", "logits", "labels") else (int, float)
         if not all(isinstance(v, item) and not isinstance(v, bool) for v in value):
-            raise XentError(f"{key}: every item must be a {'string' if key == 'classes' else 'number'}", where)
+            raise XentError(f"{key}: every item must be a {'string' if item is str else 'number'}", where)
+        if key in PATH_KEYS and item is str:
+            return ",".join(_relative(path, v) for v in value)
         return ",".join(str(v) for v in value)
+    if key in WRITTEN_KEYS:
+        return _inside(path, key, value, where)
     if key in PATH_KEYS and isinstance(value, str) and value != "-":
-        resolved = path.parent / value
-        if key not in ("weight", "sample_weight") or resolved.exists():
-            return str(resolved)
+        if key in ("weight", "sample_weight"):
+            resolved = path.parent / value
+            return str(resolved) if resolved.exists() else value  # else an inline list, or 'balanced'
+        return ",".join(_relative(path, part) for part in value.split(",") if part)
     return value
+
+
+def _relative(path: Path, value: str) -> str:
+    return value if value == "-" else str(path.parent / value)
+
+
+def _inside(path: Path, key: str, value: str, where: str) -> str:
+    """A path xent will write, from a config file: it must stay in the file's folder."""
+    folder = os.path.realpath(path.parent)
+    target = os.path.realpath(path.parent / value)
+    if os.path.commonpath([folder, target]) != folder:
+        raise XentError(
+            f"{key}: {value!r} is outside the config file's folder; "
+            "a config file may only write inside its own folder (give -o/--save-* on the command line instead)",
+            where,
+        )
+    return str(path.parent / value)
 
 
 def _type_name(kind: type) -> str:

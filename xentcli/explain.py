@@ -1,6 +1,6 @@
 """The step-by-step derivation of one row's loss, as data.
 
-Each step of the seed notebook is a field: the logits, their max m, x - m,
+Each step of the derivation by hand is a field: the logits, their max m, x - m,
 e^(x - m) and its sum, the softmax, log p of the target, the loss; then the
 same value by the second route (log_softmax, then NLL), torch's own value
 for the row when torch is installed, and how the row enters the batch. The
@@ -18,7 +18,7 @@ import numpy as np
 from .conventions import KERAS_EPSILON, departures
 from .conventions import get as get_convention
 from .errors import XentError
-from .inputs import class_name
+from .readers import class_name
 from .loss import ClassRows, InputKind, Result
 
 
@@ -128,6 +128,12 @@ def explain_row(
     smoothed = None if q is None else q * (1 - label_smoothing) + label_smoothing / classes
 
     per_row_weight = w is not None and rule.class_weights == "per-row"
+    # Keras sums one-hot × log-softmax over every class: 0 × -inf is NaN.
+    as_logits = input == "logits" or (input == "log-probs" and rule.log_probs == "log-softmax")
+    one_hot_nan = bool(
+        rule.one_hot_nan and as_logits and q is None and not label_smoothing and not ignored
+        and (np.delete(x, t) == -np.inf).any()
+    )
     inside = np.ones(classes) if per_row_weight else class_weights
 
     # The whole row's loss is scaled by w[target] (conventions with per-row
@@ -142,6 +148,8 @@ def explain_row(
             return float(-(inside * smoothed * log_probs).sum())
         if ignored:
             return 0.0
+        if one_hot_nan:
+            return math.nan
         value = -inside[t] * log_probs[t]
         if label_smoothing:
             value = (1 - label_smoothing) * value + label_smoothing / classes * -(inside * log_probs).sum()
@@ -165,6 +173,11 @@ def explain_row(
                 log_p = np.log(np.clip(x / x.sum(), KERAS_EPSILON, 1 - KERAS_EPSILON))
             elif input == "probs":
                 log_p = np.log(x) - math.log(x.sum())
+            elif rule.log_probs == "log-softmax":
+                log_p = x - (x.max() + math.log(np.exp(x - x.max()).sum()))
+            elif rule.log_probs == "exp-clip":
+                eps = np.finfo(result.dtype).eps
+                log_p = np.log(np.clip(np.exp(x), eps, 1 - eps))
             else:
                 log_p = x.copy()
             log_sum_exp = 0.0
@@ -220,8 +233,8 @@ def explain_row(
         torch_batch_loss=torch_batch_loss,
         departures=tuple(
             departures(
-                rule, input, w is not None, bool(label_smoothing), sample_weight is not None,
-                result.ignored == result.rows,
+                rule.for_reduction(result.reduction), input, w is not None, bool(label_smoothing),
+                sample_weight is not None, result.ignored == result.rows, result.dtype, one_hot_nan,
             )
         ),
     )

@@ -22,7 +22,7 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from .backends import NumpyOps, TorchOps, select
-from .conventions import KERAS_EPSILON, Convention
+from .conventions import KERAS_EPSILON, MEAN_WITH_SAMPLE_WEIGHT, Convention, one_hot_nan_warning, refusal
 from .conventions import get as get_convention
 from .errors import XentError
 from .metrics import MetricOptions, Metrics, block_totals
@@ -30,9 +30,9 @@ from .metrics import layout as metric_layout
 
 Ops = Union[NumpyOps, TorchOps]
 InputKind = Literal["logits", "probs", "log-probs"]
-Reduction = Literal["mean", "sum", "none"]
+Reduction = Literal["mean", "sum", "none", "mean-with-sample-weight"]
 INPUT_KINDS = ("logits", "probs", "log-probs")
-REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none", MEAN_WITH_SAMPLE_WEIGHT)
 
 Locate = Callable[[int], str]
 Progress = Callable[[int], None]
@@ -82,7 +82,7 @@ class Result:
         """The reduced loss; None for ``reduction="none"`` (see ``losses``)."""
         if self.reduction == "none":
             return None
-        return self.mean if self.reduction == "mean" else self.sum
+        return self.sum if self.reduction == "sum" else self.mean
 
     @property
     def p_target(self) -> np.ndarray | None:
@@ -122,8 +122,8 @@ class ClassRows:
                 f"class axis {class_axis} is out of range for an array of {array.ndim} dimensions"
             )
         axis = class_axis % array.ndim
-        if axis == 0:
-            array, axis = np.ascontiguousarray(np.moveaxis(array, 0, -1)), array.ndim - 1
+        if axis == 0:  # a strided view: blocks are copied one at a time, never the whole array
+            array, axis = np.moveaxis(array, 0, -1), array.ndim - 1
         self.array = array
         self.axis = axis
         self.classes = array.shape[axis]
@@ -142,7 +142,10 @@ class ClassRows:
         return block.reshape(-1, self.classes)
 
     def spans(self, rows: int) -> list[tuple[int, int]]:
-        """Blocks of about `rows` positions, as (first, last + 1) along axis 0."""
+        """Blocks of about `rows` positions, as (first, last + 1) along axis 0
+        (a text file parsed in chunks gives its own: one block per chunk)."""
+        if hasattr(self.array, "row_spans"):
+            return self.array.row_spans()
         step = max(1, rows // max(self.per_lead, 1))
         return [(lead, min(lead + step, self.array.shape[0])) for lead in range(0, self.array.shape[0], step)]
 
@@ -183,7 +186,14 @@ def softmax(block: np.ndarray, kind: InputKind = "logits", convention: str = "to
         exp = np.exp(shifted)
         return exp / exp.sum(axis=1, keepdims=True)
     if kind == "log-probs":
-        return np.exp(block)
+        route = get_convention(convention).log_probs
+        if route == "log-softmax":
+            return softmax(block, "logits")
+        probabilities = np.exp(block)
+        if route == "exp-clip":
+            eps = np.finfo(block.dtype).eps
+            return np.clip(probabilities, eps, 1 - eps)
+        return probabilities
     rule = get_convention(convention).probs
     if rule == "clip":
         eps = np.finfo(block.dtype).eps
@@ -201,15 +211,26 @@ def _index_targets(
         if not whole.all():
             bad = int(np.flatnonzero(~whole)[0])
             raise XentError(f"label {float(flat[bad]):g} is not a class index (an integer)", locate(bad))
+        huge = np.abs(flat) > 2.0**62
+        if huge.any():
+            bad = int(np.flatnonzero(huge)[0])
+            raise XentError(f"label {float(flat[bad]):g} is out of range (far beyond any class index)", locate(bad))
+    elif flat.dtype.kind == "u" and flat.dtype.itemsize == 8 and flat.size and flat.max() > np.iinfo(np.int64).max:
+        bad = int(np.argmax(flat > np.iinfo(np.int64).max))
+        raise XentError(f"label {int(flat[bad])} is out of range (far beyond any class index)", locate(bad))
     elif flat.dtype.kind not in "biu":
         raise XentError(f"class-index labels must be integers, got {flat.dtype}")
     flat = flat.astype(np.int64, copy=False)
     out_of_range = ((flat < 0) | (flat >= rows.classes)) & (flat != ignore_index)
     if out_of_range.any():
         bad = int(np.flatnonzero(out_of_range)[0])
+        counted = flat[flat != ignore_index]
+        hint = ""
+        if flat[bad] == rows.classes and counted.min() >= 1:
+            hint = f"; labels 1..{rows.classes}? xent counts classes from 0, as torch does"
         raise XentError(
             f"label {flat[bad]} is out of range for {rows.classes} classes "
-            f"(0..{rows.classes - 1}, or the ignore index {ignore_index})",
+            f"(0..{rows.classes - 1}, or the ignore index {ignore_index}){hint}",
             locate(bad),
         )
     return flat
@@ -246,6 +267,57 @@ class _Spec:
     convention: Convention
 
 
+@dataclass(frozen=True)
+class _LogP:
+    """log p = s - lse per row, as the input kind and the convention define it."""
+
+    s: Any  # None: x - top, left implicit (plain index targets on logits)
+    lse: Any
+    exp: Any = None  # e^s, when s is x's log-softmax shift (for the metrics)
+    softmax: bool = False  # s - lse is x's log_softmax (logits, or log-probs taken as logits)
+    bad: Any = None  # rows that are not probabilities / log-probabilities
+    off_sum: Any = None  # rows that do not sum to 1
+
+
+def _log_p(ops: Ops, spec: _Spec, x: Any, top: Any, full: bool) -> _LogP:
+    """The log-probabilities the loss sees: softmax of logits; probabilities
+    cleaned and log-probabilities taken as each convention takes them."""
+    rule = spec.convention
+    eps = float(np.finfo(spec.dtype).eps)
+    if spec.input == "logits" or (spec.input == "log-probs" and rule.log_probs == "log-softmax"):
+        bad = (top > spec.tolerance) if spec.input == "log-probs" else None
+        if not full:
+            return _LogP(None, ops.log(ops.row_sum(ops.exp_shifted(x, top))), softmax=True)
+        s = x - top[:, None]
+        e = ops.exp(s)
+        lse = ops.log(ops.row_sum(e))
+        off_sum = None if bad is None else ops.abs(ops.exp(top + lse) - 1) > spec.tolerance
+        return _LogP(s, lse, e, True, bad, off_sum)
+    if spec.input == "probs":
+        bad = (ops.row_min(x) < 0) | (top > 1)
+        row_sum = ops.row_sum(x)
+        off_sum = ops.abs(row_sum - 1) > spec.tolerance
+        if rule.probs == "clip":
+            return _LogP(ops.log(ops.clip(x, eps, 1 - eps)), 0.0, bad=bad, off_sum=off_sum)
+        if rule.probs == "normalize-clip":
+            s = ops.log(ops.clip(x / row_sum[:, None], KERAS_EPSILON, 1 - KERAS_EPSILON))
+            return _LogP(s, 0.0, bad=bad, off_sum=off_sum)
+        return _LogP(ops.log(x), ops.log(row_sum), bad=bad, off_sum=off_sum)
+    bad = top > spec.tolerance
+    if rule.log_probs == "exp-clip":
+        probabilities = ops.exp(x)
+        off_sum = ops.abs(ops.row_sum(probabilities) - 1) > spec.tolerance
+        return _LogP(ops.log(ops.clip(probabilities, eps, 1 - eps)), 0.0, bad=bad, off_sum=off_sum)
+    return _LogP(x, 0.0, bad=bad)
+
+
+def _one_hot_nan(x: Any, target: Any, kept: Any, ops: Ops) -> Any:
+    """Rows where Keras's sum of one-hot × log-softmax meets 0 × -inf: a -inf
+    logit in a class other than the target."""
+    masked = (x == -math.inf).sum(1)
+    return kept & (masked > (ops.pick(x, target) == -math.inf))
+
+
 def _block(
     ops: Ops, spec: _Spec, x: Any, t: Any, q: Any, w: Any, sample_w: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -253,42 +325,24 @@ def _block(
 
     `t` holds class indices, or `q` soft labels; `w` the class weights and
     `sample_w` the rows' sample weights, or None. The totals count what
-    _check_values must look at: rows whose values no loss can use ("bad")
-    and rows that do not sum to 1.
+    _check_values must look at: rows whose values no loss can use ("bad"),
+    rows that do not sum to 1, and rows Keras's one-hot sum makes NaN.
     """
     row_weights = w is not None and spec.convention.class_weights == "per-row"
     if row_weights:
         w, class_w = None, w  # the loss is computed unweighted, then scaled per row
 
     pred, top = ops.row_argmax(x)  # top is NaN for a row holding one
-    bad = ~ops.isfinite(top)
-    off_sum = None
     smoothing = spec.label_smoothing / spec.classes
     # log p = s - lse; for plain index targets on logits, s stays implicit
     # (x - top) and exp runs in place on a scratch copy.
     full = q is not None or spec.label_smoothing > 0 or spec.input != "logits" or spec.metrics is not None
-    s = e = None
-    if spec.input == "logits":
-        if full:
-            s = x - top[:, None]
-            e = ops.exp(s)
-            lse = ops.log(ops.row_sum(e))
-        else:
-            lse = ops.log(ops.row_sum(ops.exp_shifted(x, top)))
-    elif spec.input == "probs":
-        bad = bad | (ops.row_min(x) < 0) | (top > 1)
-        row_sum = ops.row_sum(x)
-        off_sum = ops.abs(row_sum - 1) > spec.tolerance
-        if spec.convention.probs == "clip":
-            eps = float(np.finfo(spec.dtype).eps)
-            s, lse = ops.log(ops.clip(x, eps, 1 - eps)), 0.0
-        elif spec.convention.probs == "normalize-clip":
-            s, lse = ops.log(ops.clip(x / row_sum[:, None], KERAS_EPSILON, 1 - KERAS_EPSILON)), 0.0
-        else:
-            s, lse = ops.log(x), ops.log(row_sum)
-    else:
-        bad = bad | (top > spec.tolerance)
-        s, lse = x, 0.0
+    log_p_rule = _log_p(ops, spec, x, top, full)
+    s, e, lse, off_sum = log_p_rule.s, log_p_rule.exp, log_p_rule.lse, log_p_rule.off_sum
+    bad = ~ops.isfinite(top)
+    if log_p_rule.bad is not None:
+        bad = bad | log_p_rule.bad
+    one_hot_nan = None
 
     def log_p_at(index: Any) -> Any:
         return (ops.pick(x, index) - top if s is None else ops.pick(s, index)) - lse
@@ -316,6 +370,9 @@ def _block(
             loss = (1 - spec.label_smoothing) * loss + smoothing * smooth
         if row_weights:
             loss = loss * class_w[safe]
+        if spec.convention.one_hot_nan and not spec.label_smoothing and log_p_rule.softmax:
+            one_hot_nan = _one_hot_nan(x, safe, kept, ops)
+            loss = ops.where(one_hot_nan, math.nan, loss)
         loss = ops.where(kept, loss, 0.0)
         log_p = ops.where(kept, log_p, math.nan)
         correct = (pred == t) & kept
@@ -326,12 +383,13 @@ def _block(
         "correct": correct.sum(),
         "bad": bad.sum(),
         "off_sum": 0 if off_sum is None else off_sum.sum(),
+        "one_hot_nan": 0 if one_hot_nan is None else one_hot_nan.sum(),
     }
     if spec.metrics is not None:
         totals.update(
             block_totals(
                 ops, spec.metrics, x=x, shifted=s, exp=e, lse=lse, target=target, kept=kept,
-                correct=correct, loss=loss, input=spec.input,
+                correct=correct, loss=loss, input="logits" if log_p_rule.softmax else spec.input,
             )
         )
     rows = {"loss": loss, "log_p_target": log_p, "pred": pred} if spec.keep_rows else {}
@@ -352,7 +410,8 @@ def _run_blocks(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every block through _block: (totals per block, per-row arrays), on the host."""
     spans = rows.spans(ops.block_rows(spec.classes, spec.dtype.itemsize))
-    shapes = {"loss": ("float64", 1), "correct": ("int64", 1), "bad": ("int64", 1), "off_sum": ("int64", 1)}
+    shapes = {name: ("int64", 1) for name in ("correct", "bad", "off_sum", "one_hot_nan")}
+    shapes["loss"] = ("float64", 1)
     if spec.metrics is not None:
         shapes.update(metric_layout(spec.metrics, spec.classes))
     totals = {
@@ -446,15 +505,37 @@ def _check_values(
         else:
             message = f"{spec.input} contain -inf in every class (no class left)"
         raise XentError(message, locate(position))
+    found = []
+    nan_rows = int(totals["one_hot_nan"].sum())
+    if nan_rows:
+        found.append(one_hot_nan_warning(spec.convention, nan_rows, len(rows)))
     off = int(totals["off_sum"].sum())
     if not off:
-        return []
+        return found
     if soft_rows is not None:
-        return [f"{off} of {len(rows)} soft-label rows do not sum to 1; they are used as given, as torch does"]
-    first = _first_row(rows, spec.dtype, lambda x: np.abs(x.sum(axis=1) - 1) > spec.tolerance)
+        return [*found, f"{off} of {len(rows)} soft-label rows do not sum to 1; they are used as given, as torch does"]
     rule = spec.convention
-    treatment = "they are used as given" if rule.probs == "clip" else f"{rule.function} divides them by their sum"
-    return [f"{off} of {len(rows)} rows of probabilities do not sum to 1 (first: {locate(first)}); {treatment}"]
+    if spec.input == "probs":
+        what = "rows of probabilities do not sum to 1"
+        treatment = "they are used as given" if rule.probs == "clip" else f"{rule.function} divides them by their sum"
+    else:
+        what = "rows of log-probabilities do not sum to 1 as probabilities"
+        treatment = (
+            f"{rule.function} takes them as logits and renormalises them (log_softmax)"
+            if rule.log_probs == "log-softmax" else f"{rule.function} uses them as given, clipped to [eps, 1 - eps]"
+        )
+    first = _first_row(rows, spec.dtype, lambda x: np.abs(_mass(x, spec) - 1) > spec.tolerance)
+    return [*found, f"{off} of {len(rows)} {what} (first: {locate(first)}); {treatment}"]
+
+
+def _mass(x: np.ndarray, spec: _Spec) -> np.ndarray:
+    """Each row's total probability, computed as the pass over the blocks computed it."""
+    if spec.input == "probs":
+        return x.sum(axis=1)
+    if spec.convention.log_probs == "log-softmax":  # e^(m + log Σ e^(x - m))
+        top = x.max(axis=1)
+        return np.exp(top + np.log(np.exp(x - top[:, None]).sum(axis=1)))
+    return np.exp(x).sum(axis=1)
 
 
 def _mean(total: float, weight_sum: float, rule: Convention) -> float:
@@ -481,6 +562,12 @@ def row_denominators(
     if weights is not None and flat_target is not None:
         row_weight *= weights.astype(dtype)[np.where(kept, flat_target, 0)]
     return np.where(kept, row_weight, 0.0)
+
+
+def _soft_argmax(soft_rows: ClassRows) -> np.ndarray:
+    """The class with the most mass in each soft-label row, block by block."""
+    block_rows = NumpyOps().block_rows(soft_rows.classes, soft_rows.array.dtype.itemsize)
+    return np.concatenate([block.argmax(axis=1) for _, block in soft_rows.blocks(block_rows)])
 
 
 def _looks_like_probabilities(block: np.ndarray, tolerance: float) -> bool:
@@ -523,7 +610,9 @@ def cross_entropy(
     `backend` is numpy or torch (or auto), `device` cpu, cuda or auto.
     `sample_weight` scales each position's loss; `convention` picks the
     library whose definition is followed (torch, keras, sklearn, optax:
-    conventions.py says how they differ).
+    conventions.py says how they differ; where scikit-learn raises, so does
+    this). `reduction="mean-with-sample-weight"` is Keras's reduction of that
+    name (the sum over the sum of the row weights), with convention="keras".
     With `keep_rows=False` only the totals are kept (memory stays bounded
     for any number of rows). `metrics` asks for the metrics around the loss
     (calibration, entropy, top-k, per class: metrics.py). `progress` is
@@ -537,8 +626,8 @@ def cross_entropy(
         raise XentError(f"input must be one of {', '.join(INPUT_KINDS)}, got {input!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise XentError(f"label smoothing must lie in [0, 1], got {label_smoothing}")
-    logits = logits if isinstance(logits, np.ndarray) else np.asarray(logits)
-    target = target if isinstance(target, np.ndarray) else np.asarray(target)
+    logits = logits if hasattr(logits, "shape") else np.asarray(logits)  # an array, or a streamed text matrix
+    target = target if hasattr(target, "shape") else np.asarray(target)
     math_dtype = np.dtype(dtype) if dtype else compute_dtype(logits.dtype)
     rows = ClassRows(logits, class_axis)
     if rows.classes == 0:
@@ -551,12 +640,17 @@ def cross_entropy(
         if ignore_index >= 0:
             raise XentError("--ignore-index cannot be used with soft labels (as in torch)")
     elif target.shape != rows.shape and not (logits.ndim == 1 and target.size == 1):
+        hint = ""
+        if logits.ndim > 2 and target.shape == logits.shape[:-1]:
+            hint = "; for (batch, seq, vocab) logits, say --class-axis -1"
         raise XentError(
             f"labels have shape {target.shape} but the logits need {rows.shape} "
-            f"(one label per row) or {logits.shape} (soft labels)"
+            f"(one label per row) or {logits.shape} (soft labels){hint}"
         )
     rule = get_convention(convention)
-    rule.check(label_smoothing, soft)
+    # scikit-learn's label indicator matrices (0/1, one-hot or not) are soft labels to the math.
+    indicator = soft and not rule.soft_labels and bool(np.isin(target, (0.0, 1.0)).all())
+    rule.check(label_smoothing, soft and not indicator, rows.classes, reduction)
     flat_target = None if soft else _index_targets(target, rows, ignore_index, locate_labels)
     soft_rows = ClassRows(target, class_axis) if soft else None
     sample_weights = _checked_vector(sample_weight, len(rows), "--sample-weight", "rows")
@@ -579,8 +673,15 @@ def cross_entropy(
     count = len(rows)
     ignored_mask = np.zeros(count, dtype=bool) if soft else flat_target == ignore_index
     ignored = int(ignored_mask.sum())
-    denominators = row_denominators(rule, flat_target, ignored_mask, weights, sample_weights, math_dtype)
+    reducing = rule.for_reduction(reduction)
+    weighted_target = flat_target
+    if soft and weights is not None and reducing.class_weights == "per-row" and reducing.denominator == "weights":
+        weighted_target = _soft_argmax(soft_rows)  # Keras's class_weight takes argmax q as the class
+    denominators = row_denominators(reducing, weighted_target, ignored_mask, weights, sample_weights, math_dtype)
     weight_sum = float(denominators.sum(dtype=np.float64))
+    refused = refusal(rule, reduction, count - ignored, int(np.count_nonzero(denominators)), weight_sum)
+    if refused:
+        raise XentError(refused)
     total = math.fsum(totals["loss"])
     mean = _mean(total, weight_sum, rule)
     if count and ignored == count:
@@ -638,7 +739,13 @@ def combine(results: Sequence[Result]) -> Result:
     total = math.fsum(r.sum for r in results)
     weight_sum = math.fsum(r.weight_sum for r in results)
     rows = sum(r.rows for r in results)
-    mean = _mean(total, weight_sum, get_convention(first.convention))
+    rule = get_convention(first.convention)
+    counted = rows - sum(r.ignored for r in results)
+    # Each part passed its own checks: what is left is weights summing to 0 across parts.
+    refused = refusal(rule, first.reduction, counted, counted, weight_sum)
+    if refused:
+        raise XentError(refused)
+    mean = _mean(total, weight_sum, rule)
     arrays = {}
     if all(r.losses is not None for r in results):
         arrays = {

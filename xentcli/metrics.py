@@ -10,6 +10,7 @@ histogram of per-row losses, and per-class counts, mean loss and accuracy.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -26,6 +27,16 @@ class MetricOptions:
 
     top_k: int | None = None
     by_class: bool = False
+
+
+def option_warnings(options: MetricOptions, classes: int) -> list[str]:
+    """Options that make a metric say nothing: --top-k K with K >= C is always 100%."""
+    if options.top_k is not None and options.top_k >= classes:
+        return [
+            f"--top-k {options.top_k} is not below the number of classes ({classes}): "
+            f"every target is in the top {options.top_k}, so top-{options.top_k} accuracy is 100%"
+        ]
+    return []
 
 
 def layout(options: MetricOptions, classes: int) -> dict[str, tuple[str, int]]:
@@ -164,12 +175,14 @@ class Metrics:
             {"low": edges[k], "high": edges[k + 1], "rows": int(count)} for k, count in enumerate(self.loss_histogram)
         ]
 
-    def by_class(self) -> list[dict[str, float]] | None:
+    def by_class(self, class_names: Sequence[str] | None = None) -> list[dict[str, Any]] | None:
+        """Per class: its index, its name (None without names), rows, mean loss and accuracy."""
         if self.class_count is None:
             return None
         return [
             {
                 "class": c,
+                "name": class_names[c] if class_names and c < len(class_names) else None,
                 "rows": int(count),
                 "mean_loss": _ratio(self.class_loss[c], count),
                 "accuracy": _ratio(self.class_correct[c], count),

@@ -10,14 +10,14 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from .inputs import Batch, class_name
+from .display import abbreviate, fixed, printable, shortest_distinct, signed
+from .readers import Batch, class_name
 from .loss import Result
 
 SCHEMA_VERSION = 1
@@ -42,9 +42,6 @@ class Report:
     def extra_dims(self) -> bool:
         return len(self.result.shape) > 1
 
-    def class_name(self, index: int) -> str:
-        return class_name(self.batch.class_names, index)
-
 
 def _number(value: float) -> float | None:
     """JSON has no NaN or infinity: those become null."""
@@ -53,7 +50,7 @@ def _number(value: float) -> float | None:
 
 
 def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
-    """The JSON object of SPEC §5 (schema version 1)."""
+    """The JSON object of SPEC §5 (schema version 1); the writers stream per_row instead."""
     result = report.result
     loss = result.loss
     data: dict[str, Any] = {
@@ -82,15 +79,16 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "warnings": list(result.warnings),
     }
     if result.metrics is not None:
-        data["metrics"] = _metrics(result.metrics)
+        data["metrics"] = _metrics(result.metrics, report.batch.class_names)
     if report.files:
         data["files"] = [{k: _number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
-    if per_row or result.reduction == "none":
+    if per_row:
         data["per_row"] = list(_per_row(report))
     return data
 
 
-def _metrics(metrics) -> dict[str, Any]:
+def _metrics(metrics, class_names: Sequence[str] | None) -> dict[str, Any]:
+    """The metrics, with only the histogram and reliability bins that hold rows."""
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: clean(v) for k, v in value.items()}
@@ -107,8 +105,8 @@ def _metrics(metrics) -> dict[str, Any]:
             "mean_entropy": metrics.mean_entropy,
             "ece": metrics.ece,
             "reliability": metrics.reliability(),
-            "loss_histogram": metrics.histogram(),
-            "by_class": metrics.by_class(),
+            "loss_histogram": [b for b in metrics.histogram() if b["rows"]],
+            "by_class": metrics.by_class(class_names),
         }
     )
 
@@ -136,55 +134,72 @@ def _per_row(report: Report):
         yield row
 
 
-def to_json(report: Report, per_row: bool) -> str:
-    return json.dumps(as_dict(report, per_row), indent=2, allow_nan=False) + "\n"
+STREAM_ROWS = 4096  # per-row outputs are written this many rows at a time, never built whole
 
 
-def to_yaml(report: Report, per_row: bool) -> str:
+def to_json(report: Report, per_row: bool) -> Iterator[str]:
+    """The JSON object, in pieces: per_row (one compact object a line) is streamed."""
+    data = as_dict(report, per_row=False)
+    if not (per_row or report.result.reduction == "none"):
+        yield json.dumps(data, indent=2, allow_nan=False) + "\n"
+        return
+    head = json.dumps(data, indent=2, allow_nan=False)
+    yield head[:-2] + ',\n  "per_row": [\n'
+    first = True
+    for rows in _chunks(_per_row(report)):
+        text = ",\n".join("    " + json.dumps(row, allow_nan=False) for row in rows)
+        yield text if first else ",\n" + text
+        first = False
+    yield "\n  ]\n}\n"
+
+
+def to_yaml(report: Report, per_row: bool) -> Iterator[str]:
+    """The same object as YAML; per_row rows are flow mappings, streamed."""
     import yaml
 
-    return yaml.safe_dump(as_dict(report, per_row), sort_keys=False, allow_unicode=True)
+    yield yaml.safe_dump(as_dict(report, per_row=False), sort_keys=False, allow_unicode=True)
+    if per_row or report.result.reduction == "none":
+        yield "per_row:\n"
+        for rows in _chunks(_per_row(report)):
+            yield "".join(f"- {json.dumps(row, allow_nan=False)}\n" for row in rows)
 
 
-def to_csv(report: Report, delimiter: str = ",") -> str:
-    """The per-row table, header first, columns named as the JSON per_row keys."""
+def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
+    """The per-row table, header first, columns named as the JSON per_row keys; streamed."""
     import csv
 
-    buffer = io.StringIO()
     keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ())
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(keys)
-    for row in _per_row(report):
-        values = ["" if row[k] is None else row[k] for k in keys]
-        if report.extra_dims:
-            values[-1] = " ".join(str(i) for i in row["index"])
-        writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
-    return buffer.getvalue()
+    yield delimiter.join(keys) + "\n"
+    for rows in _chunks(_per_row(report)):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+        for row in rows:
+            values = ["" if row[k] is None else row[k] for k in keys]
+            if report.extra_dims:
+                values[-1] = " ".join(str(i) for i in row["index"])
+            writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
+        yield buffer.getvalue()
 
 
-def to_value(report: Report) -> str:
+def to_value(report: Report) -> Iterator[str]:
     """The reduced loss alone (one loss per line for reduction none)."""
     result = report.result
-    if result.loss is None:
-        return "".join(f"{float(v)!r}\n" for v in result.losses)
-    return f"{result.loss!r}\n"
+    if result.loss is not None:
+        yield f"{result.loss!r}\n"
+        return
+    for start in range(0, result.rows, STREAM_ROWS):
+        yield "".join(f"{float(v)!r}\n" for v in result.losses[start : start + STREAM_ROWS])
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write a file whole or not at all: a temp file renamed into place."""
-    import tempfile
-
-    target = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == STREAM_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def shown_positions(rows: int, limit: int) -> tuple[list[int], int]:
@@ -194,6 +209,52 @@ def shown_positions(rows: int, limit: int) -> tuple[list[int], int]:
     head = (limit + 1) // 2
     tail = limit - head
     return list(range(head)) + list(range(rows - tail, rows)), rows - limit
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the per-row table fits its width."""
+
+    all_classes: bool  # a column per class, or p(target) and the top 3
+    with_index: bool = True  # target and pred as "2 bird", else "bird"
+    tight: bool = False  # one space between the columns, not two
+    name_length: int | None = None  # class names cut to this length (None: in full)
+    log_p: bool = True  # the log p(t) column (the log of the highlighted p(target))
+    decimals: int | None = None  # decimals of the class probabilities (None: --precision)
+    indexed: bool = False  # classes by index (p(2)), their names in a line under the table
+
+
+def layouts(report: Report, precision: int) -> list[Layout]:
+    """The table's layouts, from the widest to the most compact; the first that fits is drawn.
+
+    Up to 10 classes each get a column. To fit, in turn: the target and pred
+    cells drop the class index, the columns close up to one space, the
+    class names are cut to a common length (ending in `…`, never so short
+    that two look alike), the log p(t) column goes, the class columns lose
+    decimals (down to 2), and last the classes are shown by index with
+    their names in a line under the table. Beyond that, and for more than
+    10 classes, p(target) and the top 3 are shown, fitted the same way.
+    """
+    names = _names(report)
+
+    def fitted(first: Layout) -> list[Layout]:
+        steps = [first]
+        if names:
+            steps.append(replace(first, with_index=False))
+        steps.append(replace(steps[-1], tight=True))
+        if names:
+            longest, shortest = max(map(len, names)), shortest_distinct(names)
+            steps += [replace(steps[-1], name_length=length) for length in range(longest - 1, shortest - 1, -1)]
+        return steps
+
+    found: list[Layout] = []
+    if report.result.classes <= MAX_CLASS_COLUMNS:
+        found = fitted(Layout(all_classes=True))
+        found.append(replace(found[-1], log_p=False))
+        found += [replace(found[-1], decimals=decimals) for decimals in range(precision - 1, 1, -1)]
+        if names:
+            found.append(replace(found[-1], name_length=None, indexed=True))
+    return found + fitted(Layout(all_classes=False))
 
 
 def table(
@@ -209,52 +270,66 @@ def table(
 
     `rows` holds the per-row numbers of the `shown` positions, in order, and
     `probabilities` their softmax; `hidden` counts the positions left out.
-
-    Every class gets a column when there are at most 10 and they fit in
-    `width`; otherwise p(target) and the top 3 classes are shown.
+    A row is always one line: the table takes the first of `layouts` that
+    fits in `width`, else the last, with the top 3 cut short.
     """
     from rich.console import Console, Group
     from rich.text import Text
 
-    grid = None
-    if report.result.classes <= MAX_CLASS_COLUMNS:
-        grid = _rows_table(report, shown, rows, probabilities, hidden, precision, all_classes=True)
-        if Console(width=10_000).measure(grid).maximum > width:  # its natural width
-            grid = None
-    if grid is None:
-        grid = _rows_table(report, shown, rows, probabilities, hidden, precision, all_classes=False)
-    return Group(grid, Text(""), summary(report, precision))
+    measure = Console(width=10_000).measure
+    for layout in layouts(report, precision):
+        grid = _rows_table(report, shown, rows, probabilities, hidden, precision, layout)
+        if measure(grid).maximum <= width:  # its natural width
+            break
+    parts: list[Any] = [grid]
+    if layout.indexed:
+        names = _names(report) or []
+        parts.append(Text("classes: " + " · ".join(f"{c} {name}" for c, name in enumerate(names)), style="dim"))
+    return Group(*parts, Text(""), summary(report, precision, width))
 
 
-def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int, precision: int, all_classes: bool):
+def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int, precision: int, layout: Layout):
     """The per-row table: every class's probability, or p(target) and the top 3."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     result = report.result
-    fmt = f"{{:.{precision}f}}"
+    names = None if layout.indexed else _names(report)
+
+    def name(c: int) -> str:
+        if names is None or not 0 <= c < len(names):
+            return str(c)
+        return names[c] if layout.name_length is None else abbreviate(names[c], layout.name_length)
+
+    def labelled(c: int) -> str:  # the target and pred cells
+        return f"{c} {name(c)}" if layout.with_index and names is not None else name(c)
+
+    def number(value: float) -> str:
+        return fixed(value, precision)
+
+    decimals = precision if layout.decimals is None else layout.decimals
     grid = Table(
         header_style="bold",
         box=box.SIMPLE_HEAD,
         show_edge=False,
-        padding=(0, 1, 0, 0),
+        padding=(0, 0 if layout.tight else 1, 0, 0),
         pad_edge=False,
         caption=f"… {hidden} rows not shown (--rows 0 shows all) …" if hidden else None,
         caption_justify="left",
     )
-    # Text, never markup: class names come from the user's files.
-    grid.add_column("row" if not report.extra_dims else "index", justify="right")
-    grid.add_column("target", justify="left")
-    if all_classes:
-        for c in range(result.classes):
-            grid.add_column(Text(f"p({report.class_name(c)})"), justify="right")
+    # Text, never markup, and escaped: class names come from the user's files.
+    columns: list[tuple[str, str]] = [("row" if not report.extra_dims else "index", "right"), ("target", "left")]
+    if layout.all_classes:
+        columns += [(f"p({name(c)})", "right") for c in range(result.classes)]
     else:
-        grid.add_column("p(t)", justify="right")
-        grid.add_column(f"top {TOP_K}", justify="left")
-    grid.add_column("log p(t)", justify="right")
-    grid.add_column("loss", justify="right")
-    grid.add_column("pred", justify="left")
+        columns += [("p(t)", "right"), (f"top {TOP_K}", "left")]
+    if layout.log_p:
+        columns.append(("log p(t)", "right"))
+    columns += [("loss", "right"), ("pred", "left")]
+    for header, justify in columns:
+        # Only the top 3 may narrow (its cells then end in …): no cell ever wraps.
+        grid.add_column(Text(header, no_wrap=True), justify=justify, no_wrap=header != f"top {TOP_K}")
 
     head = len(shown) - len(shown) // 2  # shown_positions puts the extra row at the head
     for k, position in enumerate(shown):
@@ -265,28 +340,72 @@ def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int,
         pred = int(rows.pred[k])
         p = probabilities[k]
         label = ",".join(str(i) for i in report.index(position)) if report.extra_dims else str(position)
-        target_cell = "ignored" if ignored else _named(report, target)
+        target_cell = "ignored" if ignored else labelled(target)
         if result.soft and not ignored:
             target_cell += " (soft)"
         cells: list[Any] = [label, Text(target_cell)]
-        if all_classes:
+        if layout.all_classes:
             for c in range(result.classes):
                 style = "bold reverse" if c == target and not ignored else ""
-                cells.append(Text(fmt.format(p[c]), style=style))
+                cells.append(Text(fixed(p[c], decimals), style=style))
         else:
-            cells.append("—" if ignored else fmt.format(p[target]))
+            cells.append("—" if ignored else number(p[target]))
             top = np.argsort(-p, kind="stable")[:TOP_K]
-            cells.append(Text("  ".join(f"{report.class_name(int(c))}:{fmt.format(p[c])}" for c in top)))
-        cells.append("—" if ignored else fmt.format(rows.log_p_target[k]))
-        cells.append(fmt.format(rows.losses[k]))
+            ranked = "  ".join(f"{name(int(c))}:{number(p[c])}" for c in top)
+            cells.append(Text(ranked, no_wrap=True, overflow="ellipsis"))
+        if layout.log_p:
+            cells.append("—" if ignored else number(rows.log_p_target[k]))
+        cells.append(number(rows.losses[k]))
         mark = Text("", style="dim") if ignored else (
             Text(" ✓", style="green") if pred == target else Text(" ✗", style="red")
         )
-        cells.append(Text(_named(report, pred)) + mark)
+        cells.append(Text(labelled(pred)) + mark)
         grid.add_row(*cells)
     if hidden and head == len(shown):
         grid.add_row(*(["⋮"] * len(grid.columns)), style="dim")
     return grid
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="UTF-8">
+<title>{title}</title>
+<style>
+{{stylesheet}}
+body {{{{
+    color: {{foreground}};
+    background-color: {{background}};
+}}}}
+</style>
+</head>
+<body>
+    <pre style="font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace"><code style="font-family:inherit">{{code}}</code></pre>
+</body>
+</html>
+"""
+
+
+def picture_title(report: Report) -> str:
+    """The title of the saved SVG/HTML: `xent compute: <logits file>`, escaped."""
+    what = report.batch.logits_name
+    if report.files:
+        what = f"{report.files[0]['logits']} and {len(report.files) - 1} more files"
+    return printable(f"xent compute: {what}")
+
+
+def export_picture(drawing, kind: str, title: str) -> str:
+    """The drawing, colours and all, as an SVG image or an HTML page named `title`."""
+    import html
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), record=True, width=100, force_terminal=True, color_system="truecolor")
+    console.print(drawing)
+    if kind == "svg":
+        return console.export_svg(title=title)
+    page = HTML_PAGE.format(title=html.escape(title).replace("{", "{{").replace("}", "}}"))
+    return console.export_html(code_format=page)
 
 
 def files_table(report: Report, precision: int):
@@ -296,7 +415,6 @@ def files_table(report: Report, precision: int):
     from rich.table import Table
     from rich.text import Text
 
-    fmt = f"{{:.{precision}f}}"
     grid = Table(header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
     for name, justify in (("logits", "left"), ("labels", "left"), ("rows", "right"), ("ignored", "right"),
                           ("accuracy", "right"), ("loss (mean)", "right")):
@@ -304,16 +422,23 @@ def files_table(report: Report, precision: int):
     for f in report.files:
         counted = f["rows"] - f["ignored"]
         accuracy = f"{f['correct'] / counted:.1%}" if counted else "—"
-        grid.add_row(Text(f["logits"]), Text(f["labels"]), str(f["rows"]), str(f["ignored"]), accuracy,
-                     fmt.format(f["mean"]))
+        grid.add_row(Text(printable(f["logits"])), Text(printable(f["labels"])), str(f["rows"]), str(f["ignored"]),
+                     accuracy, fixed(f["mean"], precision))
     return Group(grid, Text(""), summary(report, precision))
 
 
+def _names(report: Report) -> list[str] | None:
+    """The class names as shown: escaped (they come from the user's files)."""
+    names = report.batch.class_names
+    return [printable(n) for n in names] if names else None
+
+
 def _named(report: Report, index: int) -> str:
-    return class_name(report.batch.class_names, index, with_index=True)
+    """A class as "2 bird" (its index alone when it has no name), escaped."""
+    return printable(class_name(report.batch.class_names, index, with_index=True))
 
 
-def summary(report: Report, precision: int):
+def summary(report: Report, precision: int, width: int = 80):
     """The reduced loss, the counts and metrics around it, and the pictures."""
     from rich.console import Group
     from rich.table import Table
@@ -321,7 +446,10 @@ def summary(report: Report, precision: int):
 
     result = report.result
     metrics = result.metrics
-    fmt = f"{{:.{precision}f}}"
+
+    def fmt(value: float) -> str:
+        return fixed(value, precision)
+
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
@@ -329,12 +457,12 @@ def summary(report: Report, precision: int):
     headline = result.sum if reduction == "sum" else result.mean
     lines.add_row(
         f"loss ({reduction})",
-        Text(fmt.format(headline), style="bold cyan") + Text(f"  ({fmt.format(result.bits)} bits per row, mean)"),
+        Text(fmt(headline), style="bold cyan") + Text(f"  ({fmt(result.bits)} bits per row, mean)"),
     )
-    if reduction == "mean":
-        lines.add_row("sum", f"{fmt.format(result.sum)} / weight sum {result.weight_sum:g}")
+    if reduction != "sum":  # a mean (torch's, or Keras's mean-with-sample-weight)
+        lines.add_row("sum", f"{fmt(result.sum)} / weight sum {result.weight_sum:g}")
     else:
-        lines.add_row("mean", fmt.format(result.mean))
+        lines.add_row("mean", fmt(result.mean))
     lines.add_row(
         "rows",
         f"{result.rows} · classes {result.classes} · ignored {result.ignored}"
@@ -348,55 +476,73 @@ def summary(report: Report, precision: int):
         lines.add_row("accuracy", accuracy)
     perplexity = f"{result.perplexity:.{precision}g}"
     if metrics is not None and counted:
-        perplexity += f" · entropy {fmt.format(metrics.mean_entropy)} nats · ECE {fmt.format(metrics.ece)}"
+        perplexity += f" · entropy {fmt(metrics.mean_entropy)} nats · ECE {fmt(metrics.ece)}"
     lines.add_row("perplexity", perplexity)
     device = f"{result.device} ({result.device_name})" if result.device_name else result.device
-    lines.add_row("computed", Text(f"{result.backend} · {device} · {result.dtype}"))
+    lines.add_row("computed", Text(printable(f"{result.backend} · {device} · {result.dtype}")))
+    moved = [(name, where) for name, where in report.options.get("from", {}).items() if where != "default"]
+    for k, (name, where) in enumerate(moved):
+        shown = f"{name} {report.options[name]} ({_nearby(where)})"
+        lines.add_row("settings" if k == 0 else "", Text(printable(shown), overflow="fold"))
     parts: list[Any] = [lines]
     if metrics is not None and counted:
-        parts += [Text(""), pictures(metrics, precision)]
+        parts += [Text(""), pictures(metrics, precision, width)]
         if metrics.class_count is not None:
             parts += [Text(""), by_class_table(report, precision)]
     return Group(*parts)
 
 
 BAR = 24
+LABEL_WIDTH = 12
 
 
-def _bar(share: float) -> str:
-    cells = round(share * BAR * 8)
+def _nearby(where: str) -> str:
+    """A file:line as short as it can be: relative to the current folder when that is shorter."""
+    if not where.startswith(os.sep):
+        return where
+    relative = os.path.relpath(where)
+    return relative if len(relative) < len(where) else where
+
+
+def _bar(share: float, width: int = BAR) -> str:
+    cells = round(share * width * 8)
     return "█" * (cells // 8) + (" ▏▎▍▌▋▊▉"[cells % 8] if cells % 8 else "")
 
 
-def pictures(metrics, precision: int):
-    """Per-row losses as a histogram, and calibration as a reliability diagram."""
+def pictures(metrics, precision: int, width: int = 80):
+    """Per-row losses as a histogram, and calibration as a reliability diagram.
+
+    The bars are 24 cells, fewer (down to 8) when that keeps a line within `width`."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    def grid() -> Table:
+    bins = [b for b in metrics.histogram() if b["rows"]]
+    loss_rows = [
+        (f"{b['low']:g}–{'∞' if b['high'] is None else format(b['high'], 'g')}", b["rows"] / max(c["rows"] for c in bins),
+         str(b["rows"]))
+        for b in bins
+    ]
+    calibration_rows = [
+        (f"p {b['low']:.2f}–{b['high']:.2f}", b["accuracy"],
+         f"acc {b['accuracy']:.2f} · conf {b['confidence']:.2f} · n={b['rows']}")
+        for b in metrics.reliability()
+    ]
+    everything = loss_rows + calibration_rows
+    widest = max(len(low) for low, _, _ in everything) + max(len(text) for _, _, text in everything)
+    bar = max(8, min(BAR, width - LABEL_WIDTH - widest - 3))
+
+    def grid(title: str, lines) -> Table:
         table = Table.grid(padding=(0, 1))
-        table.add_column(style="bold", min_width=12)
+        table.add_column(style="bold", min_width=LABEL_WIDTH)
         table.add_column(justify="right")
-        table.add_column(style="cyan", min_width=BAR)
+        table.add_column(style="cyan", min_width=bar)
         table.add_column()
+        for k, (span, share, text) in enumerate(lines):
+            table.add_row(title if k == 0 else "", span, _bar(share, bar), text)
         return table
 
-    histogram = grid()
-    bins = [b for b in metrics.histogram() if b["rows"]]
-    most = max(b["rows"] for b in bins)
-    for k, b in enumerate(bins):
-        high = "∞" if b["high"] is None else f"{b['high']:g}"
-        histogram.add_row("loss per row" if k == 0 else "", f"{b['low']:g}–{high}", _bar(b["rows"] / most), str(b["rows"]))
-    calibration = grid()
-    for k, b in enumerate(metrics.reliability()):
-        calibration.add_row(
-            "calibration" if k == 0 else "",
-            f"p {b['low']:.2f}–{b['high']:.2f}",
-            _bar(b["accuracy"]),
-            f"acc {b['accuracy']:.2f} · conf {b['confidence']:.2f} · n={b['rows']}",
-        )
-    return Group(histogram, Text(""), calibration)
+    return Group(grid("loss per row", loss_rows), Text(""), grid("calibration", calibration_rows))
 
 
 def by_class_table(report: Report, precision: int, limit: int = 50):
@@ -411,24 +557,23 @@ def by_class_table(report: Report, precision: int, limit: int = 50):
                  caption=f"… {len(classes) - limit} more classes" if len(classes) > limit else None)
     for name in ("class", "rows", "mean loss", "accuracy"):
         grid.add_column(name, justify="left" if name == "class" else "right")
-    fmt = f"{{:.{precision}f}}"
     for c in shown:
         counted = c["rows"] > 0
         grid.add_row(Text(_named(report, c["class"])), str(c["rows"]),
-                     fmt.format(c["mean_loss"]) if counted else "—", f"{c['accuracy']:.1%}" if counted else "—")
+                     fixed(c["mean_loss"], precision) if counted else "—", f"{c['accuracy']:.1%}" if counted else "—")
     return grid
 
 
-def comparison_dict(comparison, base_name: str, new_name: str) -> dict[str, Any]:
-    """`xent compare --format json`."""
+def comparison_dict(
+    comparison, base_name: str, new_name: str, inputs: tuple[str, str] = ("logits", "logits")
+) -> dict[str, Any]:
+    """`xent compare --format json`; `inputs` says what each model's file holds."""
     base, new = comparison.base, comparison.new
     return {
         "schema_version": SCHEMA_VERSION,
-        "base": {"logits": base_name, "loss": _number(base.mean if base.loss is None else base.loss),
-                 "accuracy": _number(base.accuracy)},
-        "new": {"logits": new_name, "loss": _number(new.mean if new.loss is None else new.loss),
-                "accuracy": _number(new.accuracy)},
-        "reduction": base.reduction if base.reduction != "none" else "mean",
+        "base": {"logits": base_name, "input": inputs[0], "loss": _number(base.loss), "accuracy": _number(base.accuracy)},
+        "new": {"logits": new_name, "input": inputs[1], "loss": _number(new.loss), "accuracy": _number(new.accuracy)},
+        "reduction": base.reduction,
         "difference": _number(comparison.difference),
         "interval": {"low": _number(comparison.low), "high": _number(comparison.high),
                      "confidence": comparison.confidence, "resamples": comparison.resamples,
@@ -443,21 +588,49 @@ def comparison_dict(comparison, base_name: str, new_name: str) -> dict[str, Any]
     }
 
 
-def comparison_table(comparison, base_name: str, new_name: str, precision: int, class_names=None):
+def comparison_csv(comparison) -> str:
+    """`xent compare --format csv`: per row, both losses and the change (new - base)."""
+    import csv
+
+    base, new = comparison.base, comparison.new
+    extra_dims = len(base.shape) > 1
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("row", "target", "base_loss", "new_loss", "change") + (("index",) if extra_dims else ()))
+    change = new.losses.astype(np.float64) - base.losses.astype(np.float64)
+    for position in range(base.rows):
+        values = [position, int(base.target[position]), float(base.losses[position]), float(new.losses[position]),
+                  float(change[position])]
+        if extra_dims:
+            values.append(" ".join(str(int(i)) for i in np.unravel_index(position, base.shape)))
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
+    return buffer.getvalue()
+
+
+def comparison_table(
+    comparison, base_name: str, new_name: str, precision: int, class_names=None,
+    inputs: tuple[str, str] = ("logits", "logits"),
+):
     """`xent compare`: both losses, the difference and its interval, and the rows that got most worse."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
-    data = comparison_dict(comparison, base_name, new_name)
-    fmt = f"{{:.{precision}f}}"
+    data = comparison_dict(comparison, base_name, new_name, inputs)
+    if inputs[0] != inputs[1]:  # say what each file holds when they differ
+        base_name, new_name = f"{base_name} ({inputs[0]})", f"{new_name} ({inputs[1]})"
+
+    def fmt(value: float | None) -> str:
+        return "nan" if value is None else fixed(value, precision)
+
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
     lines.add_column()
     reduction = data["reduction"]
-    lines.add_row(f"base loss ({reduction})", Text(f"{_fmt(fmt, data['base']['loss'])}  {base_name}"))
-    lines.add_row(f"new loss ({reduction})", Text(f"{_fmt(fmt, data['new']['loss'])}  {new_name}"))
+    # Escaped: the names are file names, the targets' names come from the files.
+    lines.add_row(f"base loss ({reduction})", Text(f"{fmt(data['base']['loss'])}  {printable(base_name)}"))
+    lines.add_row(f"new loss ({reduction})", Text(f"{fmt(data['new']['loss'])}  {printable(new_name)}"))
     difference = comparison.difference
     if difference == 0:
         verdict, style = "the same", ""
@@ -465,11 +638,11 @@ def comparison_table(comparison, base_name: str, new_name: str, precision: int, 
         better = difference < 0
         verdict = ("better" if better else "worse") + (" (significant)" if comparison.significant else " (within noise)")
         style = ("green" if better else "red") if comparison.significant else "yellow"
-    lines.add_row("difference", Text(f"{difference:+.{precision}f}  new is {verdict}", style=style))
+    lines.add_row("difference", Text(f"{signed(difference, precision)}  new is {verdict}", style=style))
     interval = data["interval"]
     lines.add_row(
         f"{comparison.confidence:.0%} interval",
-        Text(f"[{_fmt(fmt, interval['low'])}, {_fmt(fmt, interval['high'])}] "
+        Text(f"[{fmt(interval['low'])}, {fmt(interval['high'])}] "
              f"(paired bootstrap, {comparison.resamples} resamples)"),
     )
     accuracy = " → ".join(
@@ -483,12 +656,9 @@ def comparison_table(comparison, base_name: str, new_name: str, precision: int, 
         for name in ("row", "target", "base loss", "new loss", "change"):
             grid.add_column(name, justify="left" if name == "target" else "right")
         for row in data["worst_rows"]:
-            target = class_name(class_names, row["target"], with_index=True)
-            grid.add_row(str(row["row"]), Text(target), _fmt(fmt, row["base_loss"]), _fmt(fmt, row["new_loss"]),
-                         Text(f"+{_fmt(fmt, row['change'])}", style="red"))
+            target = printable(class_name(class_names, row["target"], with_index=True))
+            change = "nan" if row["change"] is None else signed(row["change"], precision)
+            grid.add_row(str(row["row"]), Text(target), fmt(row["base_loss"]), fmt(row["new_loss"]),
+                         Text(change, style="red"))
         parts += [Text(""), grid]
     return Group(*parts)
-
-
-def _fmt(fmt: str, value: float | None) -> str:
-    return "nan" if value is None else fmt.format(value)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .conventions import get as get_convention
+from .display import fixed, printable
 from .explain import Explanation
 
 MAX_CLASS_ROWS = 12
@@ -44,20 +45,20 @@ def class_table(e: Explanation, precision: int) -> tuple[list[str], list[list[st
     f = _formatter(precision)
     header = ["class"]
     if e.input == "logits":
-        header += ["logit x", "x − m", "e^(x−m)"]
+        header += ["logit x", "x - m", "e^(x-m)"]
     elif e.input == "probs":
         header += ["p given"]
     else:
         header += ["log p given"]
     header += ["p", "", "log p"]
     if e.soft_labels is not None:
-        header += ["q", "−w·q′·log p" if e.weight is not None or e.label_smoothing else "−q·log p"]
+        header += ["q", "-w·q′·log p" if e.weight is not None or e.label_smoothing else "-q·log p"]
     elif e.weight is not None:
         header += ["w"]
     classes, left_out = shown_classes(e)
     rows = []
     for c in classes:
-        name = e.class_name(c) + (" ◀ target" if c == e.target and e.soft_labels is None else "")
+        name = printable(e.class_name(c)) + (" ◀ target" if c == e.target and e.soft_labels is None else "")
         cells = [name]
         if e.input == "logits":
             cells += [f(e.logits[c]), f(e.shifted[c]), f(e.exp[c])]
@@ -77,18 +78,20 @@ def class_table(e: Explanation, precision: int) -> tuple[list[str], list[list[st
 
 
 def _formatter(precision: int):
+    """Numbers as Python and spreadsheets read them: ASCII minus, never -0.0000."""
+
     def f(value: float) -> str:
-        value = float(value)
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "∞" if value > 0 else "−∞"
-        return f"{value:.{precision}f}".replace("-", "−")
+        return fixed(value, precision)
 
     return f
 
 
 def title(e: Explanation) -> str:
+    """The first line; escaped, as it holds the file's name and the target's name."""
+    return printable(_title(e))
+
+
+def _title(e: Explanation) -> str:
     place = f"position {e.index}" if len(e.index) > 1 else f"row {e.row}"
     if e.soft_labels is not None:
         target = "soft labels"
@@ -99,10 +102,15 @@ def title(e: Explanation) -> str:
     return f"{place} of {e.rows} · {e.where} · {target}"
 
 
+LOG_PROBS_STEP = {
+    "given": "the input holds log-probabilities (as torch's nll_loss takes them): log p is given, p = e^(log p)",
+    "log-softmax": "the input holds log-probabilities, taken as logits: log p - log Σ e^(log p) (log_softmax, which renormalises them)",
+    "exp-clip": "the input holds log-probabilities: p = e^(log p), clipped to [eps, 1 - eps] (as scikit-learn's log_loss), then log p",
+}
 PROBS_STEP = {
-    "clip": "the input holds probabilities: clipped to [eps, 1 − eps] (eps = {eps:.3g}, as scikit-learn's log_loss), then log p",
-    "normalize-clip": "the input holds probabilities: divided by their sum, clipped to [1e-7, 1 − 1e-7] (as Keras), then log p",
-    "renormalize": "the input holds probabilities: log p − log Σ p (as optax's log_softmax of log p)",
+    "clip": "the input holds probabilities: clipped to [eps, 1 - eps] (eps = {eps:.3g}, as scikit-learn's log_loss), then log p",
+    "normalize-clip": "the input holds probabilities: divided by their sum, clipped to [1e-7, 1 - 1e-7] (as Keras), then log p",
+    "renormalize": "the input holds probabilities: log p - log Σ p (as optax's log_softmax of log p)",
 }
 
 
@@ -112,12 +120,12 @@ def steps(e: Explanation, precision: int) -> list[str]:
     lines: list[str] = []
     t = e.target
     if e.input == "logits":
-        lines.append(f"m = max x = {f(e.max)}: subtracting it makes every x − m ≤ 0, so e^(x−m) ≤ 1 cannot overflow")
-        lines.append(f"Σ e^(x−m) = {f(e.sum_exp)}, log Σ = {f(e.log_sum_exp)}")
-        lines.append("softmax p = e^(x−m) / Σ (the bars)")
+        lines.append(f"m = max x = {f(e.max)}: subtracting it makes every x - m ≤ 0, so e^(x-m) ≤ 1 cannot overflow")
+        lines.append(f"Σ e^(x-m) = {f(e.sum_exp)}, log Σ = {f(e.log_sum_exp)}")
+        lines.append("softmax p = e^(x-m) / Σ (the bars)")
         if e.soft_labels is None and not e.ignored:
             lines.append(
-                f"log p_target = (x_t − m) − log Σ = {f(e.shifted[t])} − {f(e.log_sum_exp)} = {f(e.log_p_target)}"
+                f"log p_target = (x_t - m) - log Σ = {f(e.shifted[t])} - {f(e.log_sum_exp)} = {f(e.log_p_target)}"
             )
     elif e.input == "probs":
         eps = float(np.finfo(np.float64).eps)
@@ -125,7 +133,7 @@ def steps(e: Explanation, precision: int) -> list[str]:
         if e.soft_labels is None and not e.ignored:
             lines.append(f"log p_target = {f(e.log_p_target)}")
     else:
-        lines.append("the input holds log-probabilities (as torch's nll_loss takes them): log p is given, p = e^(log p)")
+        lines.append(LOG_PROBS_STEP[get_convention(e.convention).log_probs])
         if e.soft_labels is None and not e.ignored:
             lines.append(f"log p_target = {f(e.log_p_target)}")
     lines += _loss_steps(e, f)
@@ -165,21 +173,21 @@ def _loss_steps(e: Explanation, f) -> list[str]:
         terms = "w_c · " if inside is not None else ""
         lines = []
         if smoothing:
-            lines.append(f"label smoothing ε = {smoothing:g}: q′ = (1 − ε)·q + ε/C = (1 − {smoothing:g})·q + {smoothing:g}/{classes}")
+            lines.append(f"label smoothing ε = {smoothing:g}: q′ = (1 - ε)·q + ε/C = (1 - {smoothing:g})·q + {smoothing:g}/{classes}")
         q = "q′" if smoothing else "q"
-        lines.append(f"loss = Σ_c −{terms}{q}_c · log p_c = {f(e.base_loss)} (soft labels: a sum over every class)")
+        lines.append(f"loss = Σ_c -{terms}{q}_c · log p_c = {f(e.base_loss)} (soft labels: a sum over every class)")
         return lines
-    nll = f"−log p_target = {f(e.nll)}"
+    nll = f"-log p_target = {f(e.nll)}"
     if inside is not None:
         weight = float(inside[e.target])
-        nll = f"w_target · (−log p_target) = {f(weight)} × {f(e.nll)} = {f(weight * e.nll)}"
+        nll = f"w_target · (-log p_target) = {f(weight)} × {f(e.nll)} = {f(weight * e.nll)}"
     if not smoothing:
         return [f"loss = {nll}"]
     weighted = "w_c · " if inside is not None else ""
     return [
         f"NLL term = {nll}",
-        f"smoothing term = Σ_c −{weighted}log p_c = {f(e.smoothing_term)}",
-        f"loss = (1 − ε)·NLL + ε/C·smoothing = (1 − {smoothing:g})·NLL + {smoothing:g}/{classes}·smoothing = {f(e.base_loss)}",
+        f"smoothing term = Σ_c -{weighted}log p_c = {f(e.smoothing_term)}",
+        f"loss = (1 - ε)·NLL + ε/C·smoothing = (1 - {smoothing:g})·NLL + {smoothing:g}/{classes}·smoothing = {f(e.base_loss)}",
     ]
 
 
@@ -187,7 +195,7 @@ def _batch_line(e: Explanation, f) -> str:
     rank = f"rank {e.rank} of {e.rows} (1 = highest loss)"
     if e.reduction == "sum":
         return f"in the batch: {f(e.engine_loss)} of the sum {f(e.batch_sum)} ({_percent(e.share)}); {rank}"
-    if get_convention(e.convention).denominator == "count" or e.soft_labels is not None:
+    if get_convention(e.convention).for_reduction(e.reduction).denominator == "count" or e.soft_labels is not None:
         denominator = f"{e.weight_sum:g} counted rows"
     elif e.sample_weight is not None:
         factor = "s·w_target" if e.weight is not None else "s"

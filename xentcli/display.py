@@ -1,0 +1,72 @@
+"""Text for people: anything from the data made safe to show, numbers in plain ASCII.
+
+Class names and file names come from files others wrote. On a terminal an
+escape sequence in them (``\\x1b]0;...``) would be obeyed, not shown, so
+the renderers pass every such string through `printable`. Numbers are
+written with an ASCII minus and never as ``-0.0000``, so that they paste
+into Python or a spreadsheet.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+
+# Bidirectional controls reorder what a terminal shows ("Trojan Source").
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (C0, DEL, C1), line separators and bidi
+    controls written as Python escapes (``\\x1b``, ``\\u202e``); the rest as is."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(ch) for ch in text)
+
+
+NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(ch: str) -> str:
+    if ch in NAMED:
+        return NAMED[ch]
+    if ch in BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return ch
+
+
+def fixed(value: float, precision: int) -> str:
+    """`value` with `precision` decimals: ASCII `-`, no negative zero, nan/inf/-inf."""
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = f"{value:.{precision}f}"
+    if text.startswith("-") and not text.strip("-0."):
+        return text[1:]  # -0.0000: it rounds to zero
+    return text
+
+
+def signed(value: float, precision: int) -> str:
+    """`fixed` with a `+` on positive values (none on values that round to zero)."""
+    text = fixed(value, precision)
+    return "+" + text if value > 0 and text.strip("0.") else text
+
+
+def abbreviate(name: str, length: int) -> str:
+    """`name` in at most `length` characters: cut, ending in `…`, when longer."""
+    return name if len(name) <= length else name[: max(length - 1, 1)] + "…"
+
+
+def shortest_distinct(names: list[str]) -> int:
+    """The smallest length at which `abbreviate` still tells every name apart
+    (the longest name's length when they are not distinct to begin with)."""
+    longest = max((len(n) for n in names), default=1)
+    if len(set(names)) < len(names):
+        return longest
+    length = longest
+    while length > 2 and len({abbreviate(n, length - 1) for n in names}) == len(names):
+        length -= 1
+    return length

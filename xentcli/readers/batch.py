@@ -1,0 +1,401 @@
+"""Two inputs -> one Batch: logits and labels matched by name and by id, never by guess.
+
+Where files carry names, the names decide: a header of class names orders
+the logits' columns, a soft-label header is matched to them by name, and
+``--classes`` must agree with a header (the same names in another order
+reorder the columns, and say so). Where both files carry row ids, rows are
+joined on them. A labels file whose first line may or may not be a header
+is settled by the row counts, or refused with both readings named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import XentError
+from . import labels as label_rules
+from .registry import STDIN, ReadOptions, Source, read_source
+from .text import TextTable
+
+LABEL_KEYS = ("labels", "targets", "target", "label", "y")
+
+# The bundled example: torch.randn(3, 5) as printed in the notebook xent grew from, targets [3, 0, 2].
+EXAMPLE_LOGITS = np.array(
+    [
+        [0.0590, 0.3317, 1.2978, -1.3694, 0.2554],
+        [0.9160, 2.4308, -1.3641, -0.4327, 0.0316],
+        [-0.7676, -0.6493, 0.0933, -0.9304, -1.1471],
+    ]
+)
+EXAMPLE_TARGETS = np.array([3, 0, 2])
+EXAMPLE_NAME = "<bundled example>"
+
+Locate = Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the engine needs, plus names and provenance for the renderers.
+
+    `notices` are the readings a user should hear about (a header taken
+    from pandas' column index, columns reordered by name, rows joined on ids).
+    """
+
+    logits: np.ndarray
+    target: np.ndarray
+    class_axis: int
+    logits_name: str
+    labels_name: str
+    class_names: tuple[str, ...] | None
+    locate_logits: Locate
+    locate_labels: Locate
+    notices: tuple[str, ...] = field(default=())
+
+
+def class_name(names: Sequence[str] | None, index: int, with_index: bool = False) -> str:
+    """A class's name ("2 bird" with its index), or its index when it has none."""
+    if not names or not 0 <= index < len(names):
+        return str(index)
+    return f"{index} {names[index]}" if with_index else names[index]
+
+
+def array_locator(name: str, shape: tuple[int, ...]) -> Locate:
+    def locate(position: int) -> str:
+        if not shape:
+            return name
+        index = ", ".join(str(int(i)) for i in np.unravel_index(position, shape))
+        return f"{name}[{index}]"
+
+    return locate
+
+
+def position_shape(shape: tuple[int, ...], class_axis: int) -> tuple[int, ...]:
+    """The shape of the positions: the array's shape without its class axis."""
+    if len(shape) <= 1:
+        return (1,)
+    axis = class_axis % len(shape)
+    return shape[:axis] + shape[axis + 1 :]
+
+
+def _positional(names: Sequence[str]) -> bool:
+    """pandas' default column labels 0, 1, …, C-1: positions, not names."""
+    return all(name == str(k) for k, name in enumerate(names))
+
+
+@dataclass
+class _Side:
+    """One input's data while the batch is assembled."""
+
+    name: str
+    values: np.ndarray
+    locate: Locate
+    ids: list[str] | None = None
+    names: tuple[str, ...] | None = None  # of the columns, for a table with a header
+
+
+def _column_index(table: TextTable, column: str) -> int:
+    if table.header and column in table.header:
+        return table.header.index(column)
+    try:
+        index = int(column)
+    except ValueError:
+        known = ", ".join(c for c in table.header or () if c) or "none: the file has no header"
+        raise XentError(f"no column named {column!r} (columns: {known})", table.name) from None
+    columns = table.data_columns()
+    if not 0 <= index < len(columns):
+        raise XentError(f"column index {index} is out of range (0..{len(columns) - 1})", table.name)
+    return columns[index]
+
+
+def _ids(table: TextTable) -> list[str] | None:
+    return table.cells(table.id_columns[-1]) if table.id_columns else None
+
+
+def _table_notices(table: TextTable, columns: Sequence[int]) -> list[str]:
+    notices = []
+    if table.header is not None and _positional([table.header[c] for c in columns]) and columns:
+        notices.append(
+            f"{table.name}:{table.header_line}: the first row {','.join(table.header[c] for c in columns[:4])}"
+            f"{',…' if len(columns) > 4 else ''} is pandas' column index: read as a header "
+            "(--no-header keeps it as data)"
+        )
+    named = [table.header[c] for c in table.id_columns if table.header and table.header[c]]
+    if named:
+        notices.append(f"{table.name}: column {', '.join(map(repr, named))} holds row ids, not a class")
+    return notices
+
+
+def _order_by_classes(
+    header: tuple[str, ...], classes: Sequence[str], where: str, notices: list[str]
+) -> list[int]:
+    """The order of the header's columns that puts them in the order of --classes."""
+    if list(header) == list(classes):
+        return list(range(len(header)))
+    if sorted(header) != sorted(classes) or len(set(header)) != len(header):
+        raise XentError(
+            f"--classes {','.join(classes)} does not match the header's class names {','.join(header)}",
+            where,
+        )
+    notices.append(f"{where}: columns reordered by name to follow --classes ({','.join(classes)})")
+    return [header.index(name) for name in classes]
+
+
+def _logits_side(
+    source: Source, key: str | None, label_col: str | None, classes: Sequence[str] | None,
+    class_axis: int, notices: list[str],
+) -> tuple[_Side, _Side | None]:
+    """The logits (and labels from --label-col, or from the same archive)."""
+    if source.table is not None:
+        table = source.table.decided()
+        columns = table.data_columns()
+        labels = None
+        if label_col is not None:
+            label_index = _column_index(table, label_col)
+            columns.remove(label_index)
+        if not columns:
+            raise XentError("no columns left for the logits", table.name)
+        notices += _table_notices(table, columns)
+        header = None if table.header is None else tuple(table.header[c] for c in columns)
+        if header is not None and _positional(header):
+            header = None
+        names = header
+        if classes and header:
+            columns = [columns[k] for k in _order_by_classes(header, classes, table.name, notices)]
+        names = tuple(classes) if classes else names
+        ids = _ids(table)
+        if label_col is not None:
+            values = _labels_from_column(table, label_index, names)
+            labels = _Side(table.name, values, table.locate, ids)
+        logits = _Side(table.name, table.numbers(columns), table.locate, ids, names)
+        return logits, labels
+    if label_col is not None:
+        raise XentError("--label-col applies to text files; this input is an array", source.name)
+    names = tuple(classes) if classes else None
+    if source.archive is None:
+        array = source.array
+        return _Side(source.name, array, array_locator(source.name, position_shape(array.shape, class_axis)), names=names), None
+    archive = source.archive
+    logits_key = key or ("logits" if "logits" in archive.keys else archive.keys[0] if len(archive.keys) == 1 else None)
+    if logits_key is None:
+        raise XentError(
+            f"the archive holds {len(archive.keys)} arrays ({', '.join(archive.keys)}): choose the logits with --key",
+            source.name,
+        )
+    array = archive.get(logits_key)
+    name = f"{source.name}[{logits_key}]"
+    return _Side(name, array, array_locator(name, position_shape(array.shape, class_axis)), names=names), None
+
+
+def _labels_from_column(table: TextTable, column: int, names: Sequence[str] | None) -> np.ndarray:
+    values = table.column(column)
+    if isinstance(values, np.ndarray):
+        if not label_rules.names_are_positions(names):
+            values = table.cells(column)
+        else:
+            label_rules.check_exact(values, table.locate, lambda row: table.cells(column)[row])
+            return values
+    return label_rules.from_cells(values, names, table.locate)
+
+
+def _settle_header(table: TextTable, rows: int, logits_name: str, options: ReadOptions, notices: list[str]) -> TextTable:
+    """A labels file whose first line may be a header: the row counts decide."""
+    if not table.undecided:
+        return table
+    count, first = table.rows, ",".join(table.first_row())
+    if count == rows + 1:
+        notices.append(
+            f"{table.name}:{table.header_line}: the first line {first!r} is a header "
+            f"(the file has one line more than the {rows} rows of {logits_name}; --no-header says otherwise)"
+        )
+        return table.with_header(options.ids)
+    if count == rows:
+        return table.decided()
+    raise XentError(
+        f"{count} rows of labels (or {count - 1} if the first line {first!r} is a header) "
+        f"but {logits_name} has {rows} rows of logits",
+        table.name,
+    )
+
+
+def _labels_side(
+    source: Source, labels_key: str | None, logits: _Side, rows: int, options: ReadOptions, notices: list[str]
+) -> _Side:
+    if source.table is not None:
+        table = _settle_header(source.table, rows, logits.name, options, notices)
+        columns = table.data_columns()
+        if not columns:
+            raise XentError("no columns left for the labels", table.name)
+        named = [c for c in columns if table.header and table.header[c].lower() in LABEL_KEYS]
+        ids = _ids(table)
+        notices += [n for n in _table_notices(table, columns) if "pandas" not in n or len(columns) > 1]
+        if len(columns) == 1 or named:
+            column = named[0] if named else columns[0]
+            return _Side(table.name, _labels_from_column(table, column, logits.names), table.locate, ids)
+        return _soft_side(table, columns, logits, ids, notices)
+    if source.archive is not None:
+        archive = source.archive
+        key = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
+        if key is None and len(archive.keys) == 1:
+            key = archive.keys[0]
+        if key is None:
+            raise XentError(
+                f"cannot tell which array holds the labels ({', '.join(archive.keys)}): "
+                f"choose with --labels-key, or name it one of {', '.join(LABEL_KEYS)}",
+                source.name,
+            )
+        array, name = archive.get(key), f"{source.name}[{key}]"
+    else:
+        array, name = source.array, source.name
+    locate = array_locator(name, array.shape)
+    return _Side(name, label_rules.from_array(array, logits.names, locate), locate)
+
+
+def _soft_side(table: TextTable, columns: list[int], logits: _Side, ids: list[str] | None, notices: list[str]) -> _Side:
+    """Soft labels from a table; a header of class names is matched to the logits' classes by name."""
+    header = None if table.header is None else tuple(table.header[c] for c in columns)
+    if header is not None and not _positional(header):
+        if logits.names is None:
+            logits.names = header
+        elif header != logits.names:
+            if sorted(header) != sorted(logits.names):
+                raise XentError(
+                    f"the soft labels' classes ({','.join(header)}) are not the logits' ({','.join(logits.names)})",
+                    table.name,
+                )
+            columns = [columns[header.index(name)] for name in logits.names]
+            notices.append(f"{table.name}: soft-label columns matched to the logits' classes by name")
+    try:
+        values = table.numbers(columns)
+    except XentError:
+        values = table.flags(columns)  # pandas' get_dummies writes True/False
+        if values is None:
+            raise
+    return _Side(table.name, values, table.locate, ids)
+
+
+def _join(logits: _Side, labels: _Side, notices: list[str]) -> None:
+    """Reorder the labels to the logits' rows by their ids (both files carry them)."""
+    if logits.ids is None or labels.ids is None or logits.ids == labels.ids:
+        return
+    where: dict[str, int] = {}
+    for row, key in enumerate(labels.ids):
+        if key in where:
+            raise XentError(f"id {key!r} appears twice", labels.locate(row))
+        where[key] = row
+    order = np.empty(len(logits.ids), dtype=np.int64)
+    seen: set[str] = set()
+    for row, key in enumerate(logits.ids):
+        if key in seen:
+            raise XentError(f"id {key!r} appears twice", logits.locate(row))
+        seen.add(key)
+        if key not in where:
+            raise XentError(f"id {key!r} has no label in {labels.name}", logits.locate(row))
+        order[row] = where[key]
+    extra = next((key for key in labels.ids if key not in seen), None)
+    if extra is not None:
+        raise XentError(f"id {extra!r} has a label but no logits in {logits.name}", labels.locate(where[extra]))
+    locate = labels.locate
+    labels.values = labels.values[order]
+    labels.locate = lambda position: locate(int(order[position]))
+    notices.append(f"rows of {labels.name} joined to {logits.name} by id")
+
+
+def load_batch(
+    logits_path: str | None,
+    labels_path: str | None = None,
+    *,
+    key: str | None = None,
+    labels_key: str | None = None,
+    label_col: str | None = None,
+    classes: Sequence[str] | None = None,
+    class_axis: int = 1,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    ids: Sequence[str] = (),
+    options: ReadOptions | None = None,
+    stdin=None,
+) -> Batch:
+    """Read the logits and the labels into a Batch (the bundled example if no paths)."""
+    if logits_path is None:
+        return example_batch()
+    if logits_path == STDIN and labels_path == STDIN:
+        raise XentError("only one of LOGITS and LABELS can be read from stdin ('-')")
+    if options is None:
+        options = ReadOptions(delimiter=delimiter, header=header, ids=tuple(ids), stdin=stdin)
+    notices: list[str] = []
+    source = read_source(logits_path, options)
+    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices)
+    if logits.values.dtype.kind != "f":
+        hint = " (are LOGITS and LABELS the other way round?)" if logits.values.dtype.kind in "iu" else ""
+        raise XentError(f"logits must be floating point numbers, got {logits.values.dtype}{hint}", source.name)
+    shape = logits.values.shape
+    rows = position_shape(shape, class_axis)[0] if shape else 1
+    if labels is None and source.archive is not None and labels_path is None:
+        archive = source.archive
+        found = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
+        if found is not None:
+            name = f"{source.name}[{found}]"
+            array = archive.get(found)
+            locate = array_locator(name, array.shape)
+            labels = _Side(name, label_rules.from_array(array, logits.names, locate), locate)
+    if labels is None:
+        if labels_path is None:
+            raise XentError("no labels: give a LABELS file, or --label-col for a column of LOGITS")
+        labels = _labels_side(read_source(labels_path, options), labels_key, logits, rows, options, notices)
+    _join(logits, labels, notices)
+    target = _shaped(labels.values, shape)
+    names = logits.names
+    if names is not None and shape and len(names) != shape[class_axis % len(shape)]:
+        raise XentError(
+            f"{len(names)} class names ({', '.join(names)}) but the logits have {shape[class_axis % len(shape)]} classes"
+        )
+    soft = target.shape == shape and len(shape) > 1
+    label_rows = len(target) if target.ndim > 0 else 1
+    logits_rows = len(logits.values) if soft else rows
+    if logits_rows != label_rows:
+        raise XentError(f"{labels.name} has {label_rows} rows of labels but {logits.name} has {logits_rows} rows of logits")
+    return Batch(
+        logits=logits.values,
+        target=target,
+        class_axis=class_axis,
+        logits_name=source.name,
+        labels_name=labels.name,
+        class_names=names,
+        locate_logits=logits.locate,
+        locate_labels=labels.locate,
+        notices=tuple(notices),
+    )
+
+
+def _shaped(target: np.ndarray, logits_shape: tuple[int, ...]) -> np.ndarray:
+    """Keras' sparse labels (N, 1) as (N,); one-hot integer or boolean matrices as probabilities."""
+    if target.ndim == 2 and target.shape[1] == 1 and len(logits_shape) == 2 and logits_shape[1] != 1:
+        target = target.reshape(-1)
+    if target.shape == logits_shape and len(logits_shape) > 1 and target.dtype.kind in "biu":
+        if target.size and (target.min() < 0 or target.max() > 1):
+            raise XentError(
+                "labels of the logits' shape are soft labels: probabilities, or a one-hot matrix of 0 and 1"
+            )
+        target = target.astype(np.float64)
+    return target
+
+
+def example_batch() -> Batch:
+    """The bundled 3×5 example with targets [3, 0, 2]."""
+
+    def locate(row: int) -> str:
+        return f"{EXAMPLE_NAME} row {row}"
+
+    return Batch(
+        logits=EXAMPLE_LOGITS,
+        target=EXAMPLE_TARGETS,
+        class_axis=1,
+        logits_name=EXAMPLE_NAME,
+        labels_name=EXAMPLE_NAME,
+        class_names=None,
+        locate_logits=locate,
+        locate_labels=locate,
+    )

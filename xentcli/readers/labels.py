@@ -1,0 +1,79 @@
+"""Labels as class indices, by one rule for every format.
+
+- When the class names are known and one of them is a number other than its
+  own position (``--classes 1,2,3``), labels are read as names only.
+- Otherwise labels that are all integers are 0-based class indices, and any
+  other labels are class names, which must then be known.
+
+So a label never changes meaning because some other label is or is not a
+number. Integers too large to be a class (beyond 2^53, where float64 stops
+counting exactly) are refused as written, before any conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..errors import XentError
+from .text import is_integer, is_number
+
+Locate = Callable[[int], str]
+EXACT = 2.0**53
+
+
+def names_are_positions(class_names: Sequence[str] | None) -> bool:
+    """Whether no class name is a number other than its own index (so indices and names agree)."""
+    return not class_names or all(not is_number(n) or n == str(k) for k, n in enumerate(class_names))
+
+
+def from_cells(cells: Sequence[str], class_names: Sequence[str] | None, locate: Locate) -> np.ndarray:
+    """Class indices (int64) or index-valued floats from text labels, by the module's rule."""
+    if names_are_positions(class_names) and all(is_integer(c) for c in cells):
+        values = np.array([float(c) for c in cells], dtype=np.float64)
+        check_exact(values, locate, lambda row: cells[row])
+        return values
+    if not class_names:
+        row = next(k for k, cell in enumerate(cells) if not is_integer(cell))
+        what = "is not a number" if not is_number(cells[row]) else "is not a class index (an integer)"
+        raise XentError(
+            f"label {cells[row]!r} {what}, and the class names are unknown: "
+            "give them with --classes a,b,c or a header row in the logits file",
+            locate(row),
+        )
+    lookup = {name: index for index, name in enumerate(class_names)}
+    indices = np.empty(len(cells), dtype=np.int64)
+    for row, name in enumerate(cells):
+        index = lookup.get(name)
+        if index is None:
+            rule = "" if names_are_positions(class_names) else "; the class names are numbers, so labels are read as names"
+            raise XentError(f"unknown class {name!r} (known: {', '.join(class_names)}){rule}", locate(row))
+        indices[row] = index
+    return indices
+
+
+def check_exact(values: np.ndarray, locate: Locate, written: Callable[[int], str]) -> None:
+    """Refuse labels too large to be class indices, naming them as the file wrote them."""
+    with np.errstate(invalid="ignore"):
+        large = np.abs(values) >= EXACT
+    if large.any():
+        row = int(np.flatnonzero(large)[0])
+        raise XentError(f"label {written(row)} is out of range (far beyond any class index)", locate(row))
+
+
+def from_array(array: np.ndarray, class_names: Sequence[str] | None, locate: Locate) -> np.ndarray:
+    """Labels from an array: numbers as they are, strings through the names rule."""
+    if array.dtype.kind in "US":
+        flat = array.reshape(-1)
+        cells = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in flat.tolist()]
+        return from_cells([c.strip() for c in cells], class_names, locate).reshape(array.shape)
+    if array.dtype.kind not in "biuf":
+        raise XentError(f"labels must be integers, probabilities or class names, got {array.dtype}")
+    if array.dtype.kind == "u" and array.dtype.itemsize == 8:
+        flat = np.asarray(array).reshape(-1)
+        large = flat > np.iinfo(np.int64).max
+        if large.any():
+            row = int(np.flatnonzero(large)[0])
+            raise XentError(f"label {int(flat[row])} is out of range (far beyond any class index)", locate(row))
+    return array

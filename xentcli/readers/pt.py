@@ -1,0 +1,41 @@
+"""torch.save files: loaded with weights_only=True only, never fully unpickled."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from ..errors import XentError
+from .registry import Archive, ReadOptions, Source
+
+
+def read(name: str, data: bytes, options: ReadOptions) -> Source:
+    try:
+        import torch
+    except ImportError:
+        raise XentError("reading torch files needs PyTorch: pip install 'xentcli[torch]'", name) from None
+    try:
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for a corrupt or unsafe file
+        raise XentError(
+            "not a file of tensors that torch loads with weights_only=True "
+            "(corrupt, or it holds other Python objects, which xent never unpickles)",
+            name,
+        ) from None
+
+    def as_array(value: Any, where: str) -> np.ndarray:
+        if not isinstance(value, torch.Tensor):
+            raise XentError(f"holds a {type(value).__name__}, not a tensor", where)
+        if value.layout != torch.strided or value.is_quantized or value.device.type == "meta":
+            raise XentError(f"holds a {value.layout} {value.device.type} tensor: xent reads dense tensors", where)
+        if value.dtype in (torch.bfloat16, torch.float16) or value.dtype.is_floating_point and value.element_size() == 1:
+            value = value.float()
+        if value.is_complex():
+            raise XentError(f"holds {value.dtype} numbers, not real ones", where)
+        return value.detach().numpy()
+
+    if isinstance(loaded, dict):
+        return Source(name, archive=Archive(name, {str(k): as_array(v, f"{name}[{k}]") for k, v in loaded.items()}))
+    return Source(name, array=as_array(loaded, name))

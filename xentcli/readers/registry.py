@@ -1,0 +1,244 @@
+"""One registry of input formats: suffix, magic bytes, and the module that reads them.
+
+A path is read by its suffix; where the suffix says nothing (no suffix,
+``.bin``, ``/dev/fd/63``, stdin) the first bytes decide, and text is the
+last resort. Compression (gzip, bz2, xz) wraps any format and is undone
+first, up to ``max_bytes``. Each reader module has ``read(name, data,
+options)`` for bytes and, where it can map a file instead, ``read_path``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import stat
+import sys
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import XentError
+
+STDIN = "-"
+DEFAULT_MAX_BYTES = 4 << 30
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffixes: tuple[str, ...]
+    magic: tuple[bytes, ...]
+    module: str
+
+
+FORMATS = (
+    Format("npy", (".npy",), (b"\x93NUMPY",), "npy"),
+    Format("npz", (".npz",), (b"PK\x03\x04", b"PK\x05\x06"), "npz"),
+    Format("torch", (".pt", ".pth"), (), "pt"),
+    Format("text", (".csv", ".tsv", ".txt", ".dat"), (), "textfile"),
+)
+# suffix -> (stdlib module, magic bytes)
+COMPRESSIONS = {".gz": ("gzip", b"\x1f\x8b"), ".bz2": ("bz2", b"BZh"), ".xz": ("lzma", b"\xfd7zXZ\x00")}
+TEXT = FORMATS[-1]
+# Suffixes of formats xent does not read (yet), and what to say about them.
+REFUSED = {
+    ".pkl": "a pickle, which xent never loads (save arrays with np.save)",
+    ".pickle": "a pickle, which xent never loads (save arrays with np.save)",
+    ".parquet": "Parquet, which xent does not read yet (write CSV or NPY)",
+    ".feather": "Arrow, which xent does not read yet (write CSV or NPY)",
+    ".arrow": "Arrow, which xent does not read yet (write CSV or NPY)",
+    ".safetensors": "safetensors, which xent does not read yet (write NPY)",
+    ".json": "JSON, which xent does not read (write CSV or NPY)",
+    ".h5": "HDF5, which xent does not read (write NPY)",
+    ".hdf5": "HDF5, which xent does not read (write NPY)",
+}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read text (delimiter, header, id columns) and how much to inflate at most."""
+
+    delimiter: str | None = None
+    header: bool | None = None
+    ids: tuple[str, ...] = ()
+    max_bytes: int = DEFAULT_MAX_BYTES
+    stdin: BinaryIO | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input, read: an array, an archive of named arrays, or a text table."""
+
+    name: str
+    array: np.ndarray | None = None
+    archive: Archive | None = None
+    table: Any = None  # text.TextTable
+
+
+class Archive:
+    """Named arrays (an NPZ file, or a dict saved by torch), loaded on demand."""
+
+    def __init__(self, name: str, arrays: Mapping[str, Any]) -> None:
+        self.name = name
+        self.archive = arrays
+        self.keys = list(arrays.keys())
+
+    def get(self, key: str) -> np.ndarray:
+        where = f"{self.name}[{key}]"
+        if key not in self.keys:
+            raise XentError(f"no array named {key!r}; the archive holds {', '.join(self.keys)}", where)
+        try:
+            array = self.archive[key]
+        except XentError:
+            raise
+        except Exception as error:  # a corrupt member can raise nearly anything
+            raise refusal(where, "cannot read the array", error) from None
+        if not isinstance(array, np.ndarray):
+            raise XentError("not an array", where)
+        if array.dtype.hasobject or array.dtype.fields:
+            raise XentError(f"unsupported dtype {array.dtype}", where)
+        return array
+
+
+def refusal(where: str, what: str, error: Exception) -> XentError:
+    """The XentError for an array numpy would not load; pickles are named as such."""
+    text = str(error)
+    if "pickle" in text or "object" in text.lower():
+        return XentError("holds Python objects (pickled data), which xent never loads", where)
+    return XentError(f"{what} ({type(error).__name__}: {text.splitlines()[0] if text else ''})", where)
+
+
+def _module(fmt: Format) -> Any:
+    return importlib.import_module(f"{__package__}.{fmt.module}")
+
+
+def _by_suffix(suffix: str | None) -> Format | None:
+    return next((f for f in FORMATS if suffix in f.suffixes), None)
+
+
+def _by_magic(head: bytes) -> Format:
+    if head.startswith(FORMATS[1].magic) and _holds_torch(head):
+        return FORMATS[2]
+    return next((f for f in FORMATS if any(head.startswith(m) for m in f.magic)), TEXT)
+
+
+def _holds_torch(data: bytes) -> bool:
+    """A zip from torch.save holds a pickle (``*/data.pkl``) beside its tensors."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return any(name.endswith("data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+
+
+def _compression(head: bytes) -> str | None:
+    return next((s for s, (_, magic) in COMPRESSIONS.items() if head.startswith(magic)), None)
+
+
+def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
+    """Read one input file (or stdin): by its suffix, else by its first bytes."""
+    if path == STDIN:
+        return _read_data("<stdin>", _read_stream(_stdin(options), "<stdin>", options.max_bytes), None, options)
+    with file_errors(path):
+        mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise XentError("is a directory, not a file", path)
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    compressed = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSIONS else None
+    inner = suffixes[-2] if compressed and len(suffixes) > 1 else (None if compressed else (suffixes or [None])[-1])
+    if inner in REFUSED:
+        raise XentError(f"{inner} is {REFUSED[inner]}", path)
+    fmt = _by_suffix(inner)
+    if not stat.S_ISREG(mode):  # a pipe, a FIFO, /dev/fd/N, a device: read once, as a stream
+        with file_errors(path), open(path, "rb") as stream:
+            return _read_data(path, _read_stream(stream, path, options.max_bytes), fmt, options)
+    if compressed is None and fmt is None:
+        with file_errors(path), open(path, "rb") as file:
+            head = file.read(8)
+        compressed = _compression(head)
+        if compressed is None:
+            fmt = _by_magic(head) if not head.startswith(FORMATS[1].magic) else None
+    if compressed is not None:
+        with file_errors(path):
+            data = Path(path).read_bytes()
+        return _read_data(path, decompress(path, compressed, data, options.max_bytes), fmt, options)
+    if fmt is None:  # a zip without a telling suffix: NPZ or torch
+        with file_errors(path):
+            data = Path(path).read_bytes()
+        return _read_data(path, data, None, options)
+    module = _module(fmt)
+    if hasattr(module, "read_path"):
+        return module.read_path(path, options)
+    with file_errors(path):
+        data = Path(path).read_bytes()
+    return module.read(path, data, options)
+
+
+def _read_data(name: str, data: bytes, fmt: Format | None, options: ReadOptions) -> Source:
+    """Bytes in memory: undo compression, then read them as `fmt` or as their magic says."""
+    compressed = _compression(data[:8])
+    if compressed is not None and (fmt is None or fmt is TEXT):
+        data = decompress(name, compressed, data, options.max_bytes)
+    return _module(fmt or _by_magic(data[:4096] if data.startswith(b"PK") else data[:8])).read(name, data, options)
+
+
+def _stdin(options: ReadOptions) -> BinaryIO:
+    if options.stdin is not None:
+        return options.stdin
+    if sys.stdin is None:
+        raise XentError("standard input is closed", "<stdin>")
+    return sys.stdin.buffer
+
+
+def _read_stream(stream: BinaryIO, name: str, max_bytes: int) -> bytes:
+    """All of a stream, but never more than max_bytes (``/dev/zero`` ends in an error, not in swap)."""
+    try:
+        data = stream.read(max_bytes + 1)
+    except (OSError, ValueError) as error:
+        raise XentError(f"cannot read: {getattr(error, 'strerror', None) or error}", name) from None
+    if data is None:
+        data = b""
+    if len(data) > max_bytes:
+        raise XentError(f"more than {max_bytes} bytes: past the --max-bytes limit", name)
+    return data
+
+
+def decompress(name: str, suffix: str, data: bytes, max_bytes: int) -> bytes:
+    """The inflated bytes, stopping with an error past max_bytes (a zip bomb ends early)."""
+    module = importlib.import_module(COMPRESSIONS[suffix][0])
+    try:
+        with module.open(io.BytesIO(data)) as stream:
+            out = stream.read(max_bytes + 1)
+    except Exception as error:  # each module has its own error types (OSError, LZMAError, EOFError, ...)
+        raise XentError(f"cannot decompress ({error})", name) from None
+    if len(out) > max_bytes:
+        raise XentError(f"inflates to more than {max_bytes} bytes: past the --max-bytes limit", name)
+    return out
+
+
+class file_errors:
+    """The OS's complaints about opening a path, as one clear XentError."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, traceback: Any) -> bool:
+        if isinstance(error, FileNotFoundError):
+            raise XentError("no such file", self.path) from None
+        if isinstance(error, IsADirectoryError):
+            raise XentError("is a directory, not a file", self.path) from None
+        if isinstance(error, OSError):
+            raise XentError(f"cannot read: {error.strerror or error}", self.path) from None
+        return False
+
+
+def known_suffixes() -> Sequence[str]:
+    return [s for f in FORMATS for s in f.suffixes]

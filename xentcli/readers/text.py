@@ -1,0 +1,559 @@
+"""Delimited text (CSV, TSV, whitespace): the delimiter, the header, the id columns, the numbers.
+
+A header is a row of names. Numbers, empty cells, ``NA`` or ``0x1p3`` in
+the first row make it data (and the reader names the bad cell), with one
+exception: pandas writes its default column index ``0,1,…,C-1`` as the
+header of a frame without column names, recognised when the rows below
+hold numbers that are not integers. Where the first row could be either
+(``0`` above integer labels, ``label`` above class names) the header is
+left undecided here, for the batch to settle by counting rows.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any, Union
+
+import numpy as np
+
+from ..errors import XentError
+
+try:
+    from .. import _fastcsv
+except ImportError:  # the C reader is optional: numpy's loadtxt reads the same files
+    _fastcsv = None
+
+DELIMITERS = ("\t", ";", ",")
+DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+THOUSANDS = re.compile(r"^[-+]?\d{1,3}([,. '\u202f]\d{3})+([.,]\d+)?$")
+HEX_FLOAT = re.compile(r"^[-+]?0x[0-9a-f]*\.?[0-9a-f]*(p[-+]?\d+)?$", re.IGNORECASE)
+MISSING = {"na", "n/a", "nan", "null", "none", "nil", "inf", "-inf", "+inf", "infinity", "-infinity", "?", "-"}
+# Column names that hold row identifiers, never classes (pandas names an unnamed index "Unnamed: 0").
+ID_NAMES = re.compile(r"^(id|index|idx|row|row_?id|unnamed: \d+|.+[_ -]id)$", re.IGNORECASE)
+NOT_BLANK = re.compile(rb"\S")
+UTF8_BOM = b"\xef\xbb\xbf"
+PARSE_THREADS = min(8, os.cpu_count() or 1)
+PARSE_CHUNK_BYTES = 1 << 22
+# Text above this size is parsed a chunk of lines at a time, as the engine asks for
+# rows, so memory stays near STREAM_CHUNK_BYTES per core whatever the file's size.
+STREAM_BYTES = 128 << 20
+STREAM_CHUNK_BYTES = 8 << 20
+TRUE_FALSE = {"true": 1.0, "false": 0.0}
+
+Buffer = Union[bytes, mmap.mmap]
+
+
+def is_number(cell: str) -> bool:
+    if "_" in cell:
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def is_integer(cell: str) -> bool:
+    return is_number(cell) and float(cell).is_integer()
+
+
+def _numeric(cell: str) -> bool:
+    """A number, or a localised one (1,5 or 1,234.5) that the reader will explain."""
+    return bool(is_number(cell) or DECIMAL_COMMA.match(cell) or THOUSANDS.match(cell))
+
+
+def is_name(cell: str) -> bool:
+    """A cell that names something: text that no reader would take for a number or a gap."""
+    return bool(cell) and not _numeric(cell) and cell.lower() not in MISSING and not HEX_FLOAT.match(cell)
+
+
+def clean(cell: str) -> str:
+    return cell.strip().strip('"')
+
+
+def header_verdict(first: list[str], second: list[str] | None) -> bool | None:
+    """Whether the first row is a header: True, False, or None when only the row
+    counts can tell (pandas' ``0`` above integers, ``label`` above names)."""
+    lead = next((k for k, cell in enumerate(first) if cell), len(first))
+    cells = first[lead:]
+    if not cells:
+        return False
+    names = [is_name(cell) for cell in cells]
+    positional = [cell == str(k) for k, cell in enumerate(cells)]
+    if not all(n or p for n, p in zip(names, positional)):
+        return False  # a number, a gap, NA: data (and a bad cell the reader will name)
+    if second is None or len(second) != len(first):
+        return any(names) or (lead > 0)
+    below = second[lead:]
+    if any(n and _numeric(b) for n, b in zip(names, below)):
+        return True  # a name above a number
+    if any(p and _numeric(b) and not is_integer(b) for p, b in zip(positional, below)):
+        return True  # pandas' column index above non-integer numbers
+    if lead:
+        return True  # pandas' index column (an empty first cell) under names
+    return None
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """The rows of a delimited text file, parsed on demand.
+
+    Numbers take the C fast path (all columns at once, in parallel chunks of
+    lines) when the extension is built and the file is plain; anything else
+    goes through numpy's loadtxt on the decoded lines, which also explains
+    what is wrong, with its line number. ``id_columns`` hold row
+    identifiers (pandas' index, ``id``, ``--id-col``): never classes.
+    """
+
+    name: str
+    data: Buffer
+    body_start: int
+    header: tuple[str, ...] | None
+    delimiter: str | None
+    width: int
+    id_columns: tuple[int, ...] = ()
+    header_start: int | None = None
+    # None: the first row may be a header or data, for the batch to decide by row counts.
+    undecided: bool = False
+
+    @cached_property
+    def _numbered_lines(self) -> tuple[list[str], list[int]]:
+        """The data lines (blank and # lines left out) and their line numbers."""
+        first_line = count_newlines(self.data, 0, self.body_start) + 1
+        text = decode(self.name, self.data[self.body_start :], first_line)
+        lines, numbers = [], []
+        for number, line in enumerate(text.split("\n"), start=first_line):
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append(line.rstrip("\r"))
+                numbers.append(number)
+        return lines, numbers
+
+    @property
+    def body(self) -> list[str]:
+        return self._numbered_lines[0]
+
+    @property
+    def rows(self) -> int:
+        if self.streams:
+            return self._stream.rows
+        fast = self._fast_numbers
+        return len(fast) if fast is not None else len(self.body)
+
+    def locate(self, row: int) -> str:
+        if self.streams:
+            return f"{self.name}:{self._stream.line_of(row)}"
+        return f"{self.name}:{self._numbered_lines[1][row]}"
+
+    @property
+    def header_line(self) -> int:
+        start = self.body_start if self.header_start is None else self.header_start
+        return count_newlines(self.data, 0, start) + 1
+
+    def first_row(self) -> list[str]:
+        return [clean(cell) for cell in split(self.body[0], self.delimiter)]
+
+    def with_header(self, ids: Sequence[str] = ()) -> TextTable:
+        """The same table with its first data line read as a header."""
+        header = tuple(self.first_row())
+        table = replace(
+            self,
+            body_start=self.data.find(b"\n", self.body_start) + 1,
+            header=header,
+            header_start=self.body_start,
+            undecided=False,
+        )
+        return replace(table, id_columns=id_columns(header, ids))
+
+    def decided(self) -> TextTable:
+        """The first row kept as data."""
+        return replace(self, undecided=False)
+
+    def data_columns(self) -> list[int]:
+        return [c for c in range(self.width) if c not in self.id_columns]
+
+    @cached_property
+    def _fast_numbers(self) -> np.ndarray | None:
+        """Every column as float64 through the C reader, or None where it cannot."""
+        if _fastcsv is None or (self.delimiter is not None and len(self.delimiter.encode()) != 1):
+            return None
+        return _parse_fast(self.data, self.body_start, self.delimiter, self.width)
+
+    @property
+    def streams(self) -> bool:
+        """Whether the numbers are parsed a chunk at a time (a large file, with the C reader)."""
+        return _fastcsv is not None and len(self.data) - self.body_start > STREAM_BYTES and (
+            self.delimiter is None or len(self.delimiter.encode()) == 1
+        )
+
+    @cached_property
+    def _stream(self) -> TextStream:
+        return TextStream(self)
+
+    def numbers(self, columns: Sequence[int]) -> np.ndarray | TextMatrix:
+        """The given columns as a float64 (rows, len(columns)) array, or, for a
+        large file, a TextMatrix that parses them a block of rows at a time."""
+        columns = list(columns)
+        if self.streams:
+            return TextMatrix(self._stream, columns)
+        fast = self._fast_numbers
+        if fast is not None:
+            if columns == list(range(columns[0], columns[-1] + 1)):
+                return fast[:, columns[0] : columns[-1] + 1]
+            return fast[:, columns]
+        # loadtxt would read only `columns` of a longer row: check every width first.
+        for row, line in enumerate(self.body):
+            found = len(split(line, self.delimiter))
+            if found != self.width:
+                self._ragged(row, found)
+        try:
+            return np.loadtxt(
+                self.body,
+                delimiter=self.delimiter,
+                usecols=columns,
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+                quotechar='"',
+                encoding=None,
+            )
+        except ValueError:
+            self._diagnose(columns)
+            raise
+
+    def flags(self, columns: Sequence[int]) -> np.ndarray | None:
+        """The columns as 0/1 when every cell is true/false (pandas' get_dummies), else None."""
+        rows = []
+        for row, line in enumerate(self.body):
+            parts = split(line, self.delimiter)
+            if len(parts) != self.width:
+                self._ragged(row, len(parts))
+            values = [TRUE_FALSE.get(clean(parts[c]).lower()) for c in columns]
+            if None in values:
+                return None
+            rows.append(values)
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+
+    def column(self, column: int) -> list[str] | np.ndarray:
+        """One column: float64 numbers if the file is all numbers, else its text cells."""
+        if self.streams:
+            try:
+                return np.asarray(TextMatrix(self._stream, [column]))[:, 0]
+            except XentError:
+                return self.cells(column)
+        if self._fast_numbers is not None:
+            return self._fast_numbers[:, column]
+        return self.cells(column)
+
+    def cells(self, column: int) -> list[str]:
+        """One column's text cells, unquoted."""
+        cells = []
+        for row, line in enumerate(self._lines()):
+            parts = split(line, self.delimiter)
+            if len(parts) != self.width:
+                self._ragged(row, len(parts))
+            cells.append(clean(parts[column]))
+        return cells
+
+    def _lines(self) -> Iterator[str]:
+        """The data lines, decoded one chunk at a time for a large file."""
+        if not self.streams:
+            yield from self.body
+            return
+        for start, end, _ in self._stream.chunks:
+            for line in decode(self.name, self.data[start:end]).split("\n"):
+                if line.strip() and not line.lstrip().startswith("#"):
+                    yield line.rstrip("\r")
+
+    def _ragged(self, row: int, found: int) -> None:
+        raise XentError(f"row has {found} columns but the first row has {self.width}", self.locate(row))
+
+    def _diagnose(self, columns: Sequence[int]) -> None:
+        for row, line in enumerate(self.body):
+            self.diagnose_line(line, columns, lambda: self.locate(row))
+
+    def diagnose_line(self, line: str, columns: Sequence[int], where: Callable[[], str]) -> None:
+        """Raise the XentError that says what is wrong with one data line, if anything."""
+        parts = split(line, self.delimiter)
+        if len(parts) != self.width:
+            raise XentError(f"row has {len(parts)} columns but the first row has {self.width}", where())
+        for column in columns:
+            cell = clean(parts[column])
+            if not is_number(cell):
+                hint = ""
+                if DECIMAL_COMMA.match(cell):
+                    hint = " (a decimal comma? write 1.5, not 1,5)"
+                elif THOUSANDS.match(cell):
+                    hint = " (a thousands separator? write 1234.5, not 1,234.5)"
+                elif cell[:1].isalpha() and cell.lower() not in MISSING:
+                    hint = " (a column of labels or ids? name it with --label-col or --id-col)"
+                elif any(ch.isdigit() for ch in cell) and not cell.isascii():
+                    hint = " (digits other than 0-9 are not read)"
+                raise XentError(f"{cell!r} is not a number{hint}", f"{where()}:{column + 1}")
+
+
+class TextStream:
+    """A large text table cut into chunks of whole lines, each with the number of
+    its data rows (counted by the C reader), so that any rows can be parsed alone."""
+
+    def __init__(self, table: TextTable) -> None:
+        self.table = table
+        data, start, end = table.data, table.body_start, len(table.data)
+        bounds = [start]
+        while bounds[-1] < end:
+            cut = data.find(b"\n", min(bounds[-1] + STREAM_CHUNK_BYTES, end - 1))
+            bounds.append(end if cut < 0 else cut + 1)
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(PARSE_THREADS) as pool:
+            counts = list(pool.map(lambda span: _fastcsv.count_rows(data, *span), spans))
+        self.chunks = [(a, b, n) for (a, b), n in zip(spans, counts)]
+        self.offsets = np.cumsum([0, *counts])
+        self.rows = int(self.offsets[-1])
+        self._last: tuple[int, list[int], np.ndarray] | None = None
+
+    def chunk_of(self, row: int) -> int:
+        return int(np.searchsorted(self.offsets, row, side="right")) - 1
+
+    def parse(self, k: int, columns: Sequence[int]) -> np.ndarray:
+        """Chunk k's rows, the given columns, as float64; a bad line is named.
+        The last chunk parsed is kept, for reading rows one at a time (the table's)."""
+        last = self._last
+        if last is not None and last[0] == k and last[1] == list(columns):
+            return last[2]
+        block = self._parse(k, columns)
+        self._last = (k, list(columns), block)
+        return block
+
+    def _parse(self, k: int, columns: Sequence[int]) -> np.ndarray:
+        start, end, rows = self.chunks[k]
+        table = self.table
+        out = np.empty((rows, table.width), dtype=np.float64)
+        code = -1 if table.delimiter is None else ord(table.delimiter)
+        parsed, error = _fastcsv.parse(memoryview(table.data)[start:end], code, table.width, out)
+        if error >= 0 or parsed != rows:
+            line_start = start + max(error, 0)
+            line_end = table.data.find(b"\n", line_start)
+            line = decode(table.name, table.data[line_start : len(table.data) if line_end < 0 else line_end])
+            number = count_newlines(table.data, 0, line_start) + 1
+            table.diagnose_line(line.rstrip("\r"), range(table.width), lambda: f"{table.name}:{number}")
+            raise XentError("cannot read this line as numbers", f"{table.name}:{number}")
+        return out[:, list(columns)] if list(columns) != list(range(table.width)) else out
+
+    def line_of(self, row: int) -> int:
+        """The line number of a data row."""
+        k = self.chunk_of(row)
+        start, end, _ = self.chunks[k]
+        skip = row - int(self.offsets[k])
+        number = count_newlines(self.table.data, 0, start) + 1
+        for line in bytes(self.table.data[start:end]).split(b"\n"):
+            text = line.strip()
+            if text and not text.startswith(b"#"):
+                if skip == 0:
+                    return number
+                skip -= 1
+            number += 1
+        return number
+
+
+class TextMatrix:
+    """Some columns of a large text table as a read-only (rows, columns) float64
+    array that is parsed only where it is sliced: ``matrix[a:b]`` parses the
+    chunks holding rows a..b-1. The engine reads it in the chunks' own blocks
+    (``row_spans``), so memory stays bounded whatever the file's size."""
+
+    dtype = np.dtype(np.float64)
+    ndim = 2
+
+    def __init__(self, stream: TextStream, columns: Sequence[int]) -> None:
+        self.stream = stream
+        self.columns = list(columns)
+        self.shape = (stream.rows, len(self.columns))
+        self.nbytes = stream.rows * len(self.columns) * 8
+        self.size = stream.rows * len(self.columns)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def row_spans(self) -> list[tuple[int, int]]:
+        offsets = self.stream.offsets
+        return [(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:]) if b > a]
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("a TextMatrix is read by slices of rows")
+        start, stop, _ = key.indices(self.shape[0])
+        if stop <= start:
+            return np.empty((0, self.shape[1]))
+        first, last = self.stream.chunk_of(start), self.stream.chunk_of(stop - 1)
+        parts = [self.stream.parse(k, self.columns) for k in range(first, last + 1)]
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        offset = int(self.stream.offsets[first])
+        return block[start - offset : stop - offset]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(self.shape, dtype=np.float64)
+        for a, b in self.row_spans():
+            out[a:b] = self[a:b]
+        return out if dtype is None else out.astype(dtype)
+
+
+def id_columns(header: Sequence[str] | None, ids: Sequence[str] = ()) -> tuple[int, ...]:
+    """The columns of a header that hold row identifiers: pandas' unnamed index
+    columns, names like ``id`` or ``sample_id``, and those named by --id-col."""
+    if header is None:
+        return ()
+    lead = next((k for k, cell in enumerate(header) if cell), 0)
+    return tuple(
+        k for k, cell in enumerate(header) if k < lead or ID_NAMES.match(cell) or cell in ids
+    )
+
+
+def _parse_fast(data: Buffer, start: int, delimiter: str | None, width: int) -> np.ndarray | None:
+    """data[start:] through the C reader, in one chunk of whole lines per core."""
+    end = len(data)
+    parts = max(1, min(PARSE_THREADS, (end - start) // PARSE_CHUNK_BYTES))
+    bounds = [start]
+    for k in range(1, parts):
+        cut = data.find(b"\n", start + (end - start) * k // parts)
+        if cut < 0 or cut + 1 <= bounds[-1]:
+            break
+        bounds.append(cut + 1)
+    bounds.append(end)
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    view = memoryview(data)
+    code = -1 if delimiter is None else ord(delimiter)
+
+    def capacity(k: int) -> int:
+        a, b = spans[k]
+        return count_newlines(data, a, b) + (0 if b > a and data[b - 1 : b] == b"\n" else 1)
+
+    def parse(k: int) -> tuple[int, int]:
+        a, b = spans[k]
+        return _fastcsv.parse(view[a:b], code, width, out[offsets[k] : offsets[k + 1]])
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(spans)) as pool:
+        capacities = list(pool.map(capacity, range(len(spans))))
+        out = np.empty((sum(capacities), width), dtype=np.float64)
+        offsets = np.cumsum([0, *capacities])
+        results = list(pool.map(parse, range(len(spans))))
+    if any(error >= 0 for _, error in results):
+        return None
+    if all(rows == capacity for (rows, _), capacity in zip(results, capacities)):
+        return out
+    # Blank or comment lines left room unused: keep the parsed rows only.
+    return np.concatenate([out[offsets[k] : offsets[k] + rows] for k, (rows, _) in enumerate(results)])
+
+
+def count_newlines(data: Buffer, start: int, end: int) -> int:
+    """How many b"\\n" lie in data[start:end] (without copying a memory map)."""
+    if _fastcsv is not None:
+        return _fastcsv.count_newlines(data, start, end)
+    return data.count(b"\n", start, end)
+
+
+def decode(name: str, data: bytes, first_line: int = 1) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + data[: error.start].count(b"\n")
+        raise XentError("not UTF-8 text (is it a binary file?)", f"{name}:{line}") from None
+
+
+def split(line: str, delimiter: str | None) -> list[str]:
+    return line.split(delimiter) if delimiter else line.split()
+
+
+def _sniff_delimiter(sample: list[str]) -> str | None:
+    """The first of tab, ';', ',' found the same number of times on every line,
+    else the first found on the first line; else whitespace (None)."""
+    for candidate in DELIMITERS:
+        counts = {line.count(candidate) for line in sample}
+        if len(counts) == 1 and counts != {0}:
+            return candidate
+    return next((c for c in DELIMITERS if c in sample[0]), None)
+
+
+def _first_lines(name: str, data: Buffer, count: int, position: int = 0) -> list[tuple[int, str]]:
+    """(byte offset, text) of the first `count` lines that are not blank or comments.
+
+    Runs of blank lines are skipped by a regular expression, not line by line,
+    so a file of a billion empty lines is found empty in seconds."""
+    found: list[tuple[int, str]] = []
+    first = position
+    while position < len(data) and len(found) < count:
+        match = NOT_BLANK.search(data, position)
+        if match is None:
+            break
+        start = max(data.rfind(b"\n", first, match.start()) + 1, first)
+        end = data.find(b"\n", match.start())
+        end = len(data) if end < 0 else end
+        if data[match.start() : match.start() + 1] != b"#":
+            line = decode(name, data[start:end], count_newlines(data, 0, start) + 1).rstrip("\r")
+            found.append((start, line))
+        position = end + 1
+    return found
+
+
+def parse_text(
+    name: str,
+    data: Buffer,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    ids: Sequence[str] = (),
+) -> TextTable:
+    """Find the header (if any), the delimiter and where the data rows start.
+
+    `data` is the file's bytes, or a read-only memory map of them; `ids`
+    names columns (--id-col) that hold row identifiers."""
+    if delimiter == '"':
+        raise XentError("the delimiter cannot be a quote character")
+    start = len(UTF8_BOM) if data[: len(UTF8_BOM)] == UTF8_BOM else 0
+    nul = data.find(b"\x00", start)
+    if nul >= 0:
+        line = count_newlines(data, 0, nul) + 1
+        raise XentError("not a text file (it holds NUL bytes)", f"{name}:{line}")
+    if data.find(b"\n", start) < 0 and data.find(b"\r", start) >= 0:
+        data, start = bytes(data[start:]).replace(b"\r", b"\n"), 0  # old Mac line ends
+    sample = _first_lines(name, data, 5, start)
+    if not sample:
+        raise XentError("the file is empty (no data rows)", name)
+    if delimiter is None:
+        delimiter = _sniff_delimiter([line for _, line in sample])
+    cells = [[clean(cell) for cell in split(line, delimiter)] for _, line in sample[:2]]
+    first, second = cells[0], (cells[1] if len(cells) > 1 else None)
+    verdict = header if header is not None else header_verdict(first, second)
+    if ids and header is None and verdict is not True and any(cell in ids for cell in first):
+        verdict = True  # --id-col names a column of this row: it is the header
+    has_header = verdict is True
+    if has_header and len(sample) < 2:
+        raise XentError("the file has a header but no data rows", name)
+    data_line = sample[1][1] if has_header else sample[0][1]
+    header_start = sample[0][0]
+    width = len(split(data_line, delimiter))
+    if has_header and len(first) != width:
+        line = count_newlines(data, 0, header_start) + 1
+        raise XentError(
+            f"the header has {len(first)} names but the first data row has {width} columns", f"{name}:{line}"
+        )
+    body_start = data.find(b"\n", header_start) + 1 if has_header else header_start
+    names = tuple(first) if has_header else None
+    return TextTable(
+        name=name,
+        data=data,
+        body_start=body_start,
+        header=names,
+        delimiter=delimiter,
+        width=width,
+        id_columns=id_columns(names, ids),
+        header_start=header_start if has_header else None,
+        undecided=verdict is None,
+    )

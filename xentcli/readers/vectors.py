@@ -1,0 +1,127 @@
+"""Class weights and sample weights: an inline list, a file, or class weights keyed by class.
+
+``pd.Series(w, index=classes).to_csv()`` writes class weights as
+``name,weight`` lines (alphabetical, as scikit-learn's compute_class_weight
+orders them): such weights are applied by class name, never by position.
+``balanced`` is scikit-learn's ``n_samples / (n_classes * count)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import XentError
+from .registry import STDIN, known_suffixes, read_source
+from .text import is_number
+
+BALANCED = "balanced"
+
+
+@dataclass(frozen=True)
+class ClassWeights:
+    """Weights by position (`values`), by class name or index (`keys`), or `balanced`."""
+
+    source: str
+    values: np.ndarray | None = None
+    keys: tuple[str, ...] | None = None
+    balanced: bool = False
+
+    def resolve(self, class_names: Sequence[str] | None, classes: int, targets: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """One weight per class, in the logits' class order."""
+        if self.balanced:
+            return balanced(targets, classes)
+        if self.keys is None:
+            return self.values
+        if all(is_number(k) for k in self.keys) and not (class_names and set(self.keys) <= set(class_names)):
+            lookup = {str(int(float(k))): k for k in self.keys}
+            names = [str(k) for k in range(classes)]
+        else:
+            if not class_names:
+                raise XentError(
+                    f"the weights name classes ({', '.join(self.keys[:5])}) but the logits' classes have no names: "
+                    "give them with --classes or a header row",
+                    self.source,
+                )
+            lookup = {k: k for k in self.keys}
+            names = list(class_names)
+        missing = [name for name in names if name not in lookup]
+        if missing:
+            raise XentError(f"no weight for class {missing[0]!r}", self.source)
+        extra = [k for k in self.keys if k not in {lookup[n] for n in names}]
+        if extra:
+            raise XentError(f"a weight for {extra[0]!r}, which is not a class (classes: {', '.join(names)})", self.source)
+        position = {key: row for row, key in enumerate(self.keys)}
+        return np.array([self.values[position[lookup[name]]] for name in names], dtype=np.float64)
+
+
+def balanced(targets: Sequence[np.ndarray], classes: int, ignore_index: int | None = None) -> np.ndarray:
+    """scikit-learn's compute_class_weight("balanced"): n_samples / (n_classes * count_c)."""
+    counts = np.zeros(classes, dtype=np.int64)
+    for target in targets:
+        flat = np.asarray(target).reshape(-1).astype(np.int64)
+        flat = flat[(flat >= 0) & (flat < classes)]
+        counts += np.bincount(flat, minlength=classes)
+    if (counts == 0).any():
+        missing = int(np.flatnonzero(counts == 0)[0])
+        raise XentError(
+            f"--weight balanced: class {missing} has no rows, so its weight would be infinite "
+            "(scikit-learn refuses this too)"
+        )
+    return counts.sum() / (classes * counts.astype(np.float64))
+
+
+def read_class_weights(text: str) -> ClassWeights:
+    """--weight: 'balanced', a list 1,2,0.5, or a file (numbers, or name,weight lines)."""
+    if text == BALANCED:
+        return ClassWeights(text, balanced=True)
+    if not _is_file(text):
+        return ClassWeights(text, values=_inline(text, "--weight"))
+    source = read_source(text)
+    table = source.table
+    if table is not None:
+        columns = table.data_columns()
+        if table.id_columns and len(columns) == 1:
+            return ClassWeights(source.name, values=table.numbers(columns).reshape(-1), keys=tuple(table.cells(table.id_columns[-1])))
+        if len(columns) == 2:
+            keys = table.cells(columns[0])
+            if not all(is_number(k) for k in keys):
+                return ClassWeights(source.name, values=table.numbers(columns[1:]).reshape(-1), keys=tuple(keys))
+    return ClassWeights(source.name, values=read_vector(text, "--weight"))
+
+
+def _is_file(text: str) -> bool:
+    if text == STDIN or Path(text).exists():
+        return True
+    if Path(text).suffix.lower() in (*known_suffixes(), ".gz", ".bz2", ".xz"):
+        raise XentError("no such file", text)
+    return False
+
+
+def _inline(text: str, option: str) -> np.ndarray:
+    try:
+        return np.array([float(part) for part in text.split(",")], dtype=np.float64)
+    except ValueError:
+        raise XentError(f"{option} takes a file or a comma-separated list of numbers; {text!r} is neither") from None
+
+
+def read_vector(text: str, option: str = "--weight") -> np.ndarray:
+    """Numbers from a file (any input format) or an inline list ``1,2,0.5``."""
+    if not _is_file(text):
+        return _inline(text, option)
+    source = read_source(text)
+    if source.table is not None:
+        return source.table.numbers(source.table.data_columns()).reshape(-1)
+    if source.archive is not None:
+        keys = source.archive.keys
+        if len(keys) != 1:
+            raise XentError(f"the archive holds {len(keys)} arrays ({', '.join(keys)}): {option} needs one", source.name)
+        array = source.archive.get(keys[0])
+    else:
+        array = source.array
+    if array.dtype.kind not in "biuf":
+        raise XentError(f"{option} must be numbers, got {array.dtype}", source.name)
+    return np.asarray(array, dtype=np.float64).reshape(-1)
