@@ -322,7 +322,7 @@ def test_optax_renormalises_log_probabilities(seed):
 def test_optax_log_probabilities_documented_example_and_warning():
     """optax's docstring logits, given as log-probabilities: the same numbers, since log_softmax renormalises."""
     logits = np.array([[1.2, -0.8, -0.5], [0.9, -1.2, 1.1]])
-    log_probs = logits - 5.0  # log-probabilities that sum to e^-5 x ... : not normalised
+    log_probs = logits - 5.0  # all <= 0, but their probabilities sum to far less than 1
     result = ce(log_probs, np.array([0, 1]), input="log-probs", convention="optax", reduction="none")
     np.testing.assert_allclose(result.losses, [0.2761, 2.9518], atol=5e-5)  # the docstring's numbers
     assert "optax.softmax_cross_entropy takes them as logits and renormalises them (log_softmax)" in result.warnings[0]
@@ -340,8 +340,7 @@ def test_keras_and_sklearn_take_log_probabilities_as_they_would(seed):
          keras_sparse(log_probs, labels, None))
     same(ce(log_probs, labels, input="log-probs", convention="keras").loss,
          keras_sparse(log_probs, labels, "sum_over_batch_size"))
-    with np.errstate(divide="ignore"):
-        log_probs[rng.random((n, c)) < 0.1] = np.log(1e-20)  # below log eps: clipped by log_loss
+    log_probs[rng.random((n, c)) < 0.1] = np.log(1e-20)  # below log eps: clipped by log_loss
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "The y_prob values do not sum to one"
         theirs = sklearn.metrics.log_loss(labels, np.exp(log_probs), labels=np.arange(c))

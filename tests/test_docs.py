@@ -31,3 +31,13 @@ def test_readme_sample_data_commands_run():
     for command in sorted(commands):
         result = xent(*command.split())
         assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_every_package_is_installed():
+    """`pip install .` installs only the packages pyproject.toml lists: a new subpackage must be there."""
+    import tomllib
+
+    root = Path(__file__).parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.relative_to(root).parts[:-1]) for path in (root / "xentcli").rglob("__init__.py")}
+    assert found <= listed, f"not installed by pip install .: {sorted(found - listed)}"
