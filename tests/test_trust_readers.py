@@ -353,3 +353,78 @@ def test_decompression_stops_at_the_limit(tmp_path):
     np.savez_compressed(tmp_path / "big.npz", logits=np.zeros((1000, 1000)), labels=np.zeros(1000, dtype=int))
     line = error_line(xent("compute", tmp_path / "big.npz", "--max-bytes", "1000000"))
     assert "big.npz[logits]" in line and "--max-bytes" in line
+
+
+# Exit 2, never 70, for files a user can bring ---------------------------------------------
+
+
+def test_odd_files_are_user_errors(tmp_path):
+    import warnings
+    import zipfile
+
+    np.save(tmp_path / "zero.npy", np.float64(3.0))
+    torch.save(torch.eye(3).to_sparse(), tmp_path / "sparse.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(torch.quantize_per_tensor(torch.rand(3, 3), 0.1, 0, torch.quint8), tmp_path / "q.pt")
+    torch.save(torch.empty(3, 3, device="meta"), tmp_path / "meta.pt")
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as archive:
+        archive.writestr("logits.txt", "1,2,3")
+    (tmp_path / "arabic.csv").write_text("\u0661,2,3\n4,5,6\n")
+    (tmp_path / "y.csv").write_text("0\n1\n2\n")
+    cases = {
+        "zero.npy": "a 0-d array",
+        "sparse.pt": "sparse tensor",
+        "q.pt": "quantized tensor",
+        "meta.pt": "meta device",
+        "odd.npz": "not an NPY member",
+        "arabic.csv": "digits other than 0-9",
+    }
+    for name, what in cases.items():
+        assert what in error_line(xent("compute", tmp_path / name, tmp_path / "y.csv")), name
+    assert "quote" in error_line(xent("compute", tmp_path / "arabic.csv", tmp_path / "y.csv", "--delimiter", '"'))
+
+
+def test_hints_for_common_mix_ups(tmp_path, batch):
+    logits, target = batch
+    np.save(tmp_path / "L.npy", logits)
+    np.save(tmp_path / "Y.npy", target + 1)
+    if (target + 1).max() == 3:
+        assert "labels 1..3? xent counts classes from 0" in error_line(xent("compute", tmp_path / "L.npy", tmp_path / "Y.npy"))
+    np.save(tmp_path / "I.npy", np.eye(3, dtype=np.int64)[target])
+    assert "other way round" in error_line(xent("compute", tmp_path / "I.npy", tmp_path / "Y.npy"))
+    np.save(tmp_path / "lm.npy", np.zeros((2, 4, 7)))
+    np.save(tmp_path / "tok.npy", np.zeros((2, 4), dtype=np.int64))
+    assert "--class-axis -1" in error_line(xent("compute", tmp_path / "lm.npy", tmp_path / "tok.npy"))
+
+
+def test_a_row_of_25_million_columns_is_not_split_into_strings(tmp_path, monkeypatch):
+    from xentcli.readers import text
+
+    split_sizes = []
+    original = text.split
+    monkeypatch.setattr(text, "split", lambda *args: split_sizes.append(len(original(*args))) or original(*args))
+    (tmp_path / "wide.csv").write_text(",".join(["0.5"] * 200_000) + "\n")
+    (tmp_path / "y.csv").write_text("7\n")
+    data = xent_json(tmp_path / "wide.csv", tmp_path / "y.csv")
+    assert data["classes"] == 200_000
+    assert data["loss"] == pytest.approx(float(np.log(200_000)), rel=1e-12)
+    assert max(split_sizes) <= text.HEADER_CELLS + 1
+
+
+def test_sklearn_judges_the_whole_batch_not_each_file(tmp_path):
+    rng = np.random.default_rng(6)
+    probs = rng.dirichlet(np.ones(3), size=8)
+    target = rng.integers(0, 3, size=8)
+    np.save(tmp_path / "a.npy", probs[:4])
+    np.save(tmp_path / "b.npy", probs[4:])
+    np.save(tmp_path / "ya.npy", np.full(4, -100))  # every row of the first file ignored
+    np.save(tmp_path / "yb.npy", target[4:])
+    data = xent_json(f"{tmp_path / 'a.npy'},{tmp_path / 'b.npy'}", f"{tmp_path / 'ya.npy'},{tmp_path / 'yb.npy'}",
+                     "--convention", "sklearn", "--input", "probs")
+    assert data["loss"] == pytest.approx(log_loss(target[4:], probs[4:], labels=[0, 1, 2]), rel=1e-12)
+    np.save(tmp_path / "yb.npy", np.full(4, -100))
+    assert "refuses an empty batch" in error_line(
+        xent("compute", f"{tmp_path / 'a.npy'},{tmp_path / 'b.npy'}", f"{tmp_path / 'ya.npy'},{tmp_path / 'yb.npy'}",
+             "--convention", "sklearn", "--input", "probs")
+    )

@@ -334,7 +334,8 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
     in the order given) and streamed one pair at a time into one result;
     the sample weights run on across the files, as if they were one.
     """
-    from .loss import ClassRows, combine
+    from .conventions import get as get_convention
+    from .loss import ClassRows, all_ignored, combine
     from .readers import ReadOptions, example_batch, expand_paths, is_pattern, load_batch, pair_paths
     from .readers import read_class_weights, read_vector
 
@@ -381,7 +382,7 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
         if several and part is not None and len(part) < rows.positions:
             raise XentError(f"--sample-weight has {len(sample)} values but the files have more rows")
         offset += rows.positions
-        result = _run(batch, weight, part, settings, keep_rows, metrics)
+        result = _run(batch, weight, part, settings, keep_rows, metrics, part=several)
         _warn(result.warnings, settings, f"{batch.logits_name}: " if several else "")
         first_batch = first_batch or batch
         results.append(result)
@@ -394,7 +395,10 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
         raise XentError(f"--sample-weight has {len(sample)} values but there are {offset} rows")
     if len(results) == 1:
         return Computed(first_batch, weight, sample, results[0], None)
-    return Computed(first_batch, weight, sample, combine(results), files)
+    combined = combine(results)
+    if combined.rows and combined.ignored == combined.rows:
+        _warn((all_ignored(combined.rows, combined.mean, get_convention(combined.convention)),), settings)
+    return Computed(first_batch, weight, sample, combined, files)
 
 
 def _say(notices: tuple[str, ...], settings: Settings) -> None:
@@ -409,8 +413,8 @@ def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> No
             _notice(f"warning: {prefix}{warning}")
 
 
-def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool):
-    """The engine on one batch, with a progress bar."""
+def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool, part: bool = False):
+    """The engine on one batch (`part` of several files, or the whole), with a progress bar."""
     from .loss import ClassRows, cross_entropy
     from .metrics import MetricOptions
     from .progress import progress_bar
@@ -435,6 +439,7 @@ def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metr
             progress=advance,
             locate_logits=batch.locate_logits,
             locate_labels=batch.locate_labels,
+            part=part,
         )
     return result
 

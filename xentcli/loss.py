@@ -601,6 +601,7 @@ def cross_entropy(
     progress: Progress | None = None,
     locate_logits: Locate = _row_number,
     locate_labels: Locate = _row_number,
+    part: bool = False,
 ) -> Result:
     """The cross-entropy loss as ``torch.nn.functional.cross_entropy`` gives it.
 
@@ -618,7 +619,9 @@ def cross_entropy(
     (calibration, entropy, top-k, per class: metrics.py). `progress` is
     called with the number of rows done after each block. `locate_logits` /
     `locate_labels` turn a flat position into the place named in error
-    messages (a file and line, say).
+    messages (a file and line, say). `part` says that this batch is one file
+    of several: the checks of the whole batch (scikit-learn's refusals) wait
+    for `combine`.
     """
     if reduction not in REDUCTIONS:
         raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
@@ -679,15 +682,13 @@ def cross_entropy(
         weighted_target = _soft_argmax(soft_rows)  # Keras's class_weight takes argmax q as the class
     denominators = row_denominators(reducing, weighted_target, ignored_mask, weights, sample_weights, math_dtype)
     weight_sum = float(denominators.sum(dtype=np.float64))
-    refused = refusal(rule, reduction, count - ignored, int(np.count_nonzero(denominators)), weight_sum)
+    refused = None if part else refusal(rule, reduction, count - ignored, int(np.count_nonzero(denominators)), weight_sum)
     if refused:
         raise XentError(refused)
     total = math.fsum(totals["loss"])
     mean = _mean(total, weight_sum, rule)
-    if count and ignored == count:
-        found.append(
-            f"every one of the {count} positions is ignored: the mean is {mean:g}, as {rule.function} gives"
-        )
+    if count and ignored == count and not part:
+        found.append(all_ignored(count, mean, rule))
     rows_kept = {}
     if keep:
         rows_kept = dict(
@@ -720,6 +721,10 @@ def cross_entropy(
     )
 
 
+def all_ignored(count: int, mean: float, rule: Convention) -> str:
+    return f"every one of the {count} positions is ignored: the mean is {mean:g}, as {rule.function} gives"
+
+
 def combine(results: Sequence[Result]) -> Result:
     """One result for batches read one after another, as if they were one file.
 
@@ -741,8 +746,7 @@ def combine(results: Sequence[Result]) -> Result:
     rows = sum(r.rows for r in results)
     rule = get_convention(first.convention)
     counted = rows - sum(r.ignored for r in results)
-    # Each part passed its own checks: what is left is weights summing to 0 across parts.
-    refused = refusal(rule, first.reduction, counted, counted, weight_sum)
+    refused = refusal(rule, first.reduction, counted, counted if weight_sum else 0, weight_sum)
     if refused:
         raise XentError(refused)
     mean = _mean(total, weight_sum, rule)

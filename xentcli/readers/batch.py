@@ -151,6 +151,8 @@ def _logits_side(
     if source.table is not None:
         table = source.table.decided()
         columns = table.data_columns()
+        if label_col is not None:
+            columns = list(columns)
         labels = None
         if label_col is not None:
             label_index = _column_index(table, label_col)
@@ -328,6 +330,8 @@ def load_batch(
     notices: list[str] = []
     source = read_source(logits_path, options)
     logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices)
+    if logits.values.ndim == 0:
+        raise XentError("holds a single number (a 0-d array), not a row of logits", logits.name)
     if logits.values.dtype.kind != "f":
         hint = " (are LOGITS and LABELS the other way round?)" if logits.values.dtype.kind in "iu" else ""
         raise XentError(f"logits must be floating point numbers, got {logits.values.dtype}{hint}", source.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,9 @@ def read(name: str, data: bytes, options: ReadOptions) -> Source:
     except ImportError:
         raise XentError("reading torch files needs PyTorch: pip install 'xentcli[torch]'", name) from None
     try:
-        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about deprecated storages and quantized types
+            warnings.simplefilter("ignore")
+            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for a corrupt or unsafe file
         raise XentError(
             "not a file of tensors that torch loads with weights_only=True "
@@ -28,8 +31,12 @@ def read(name: str, data: bytes, options: ReadOptions) -> Source:
     def as_array(value: Any, where: str) -> np.ndarray:
         if not isinstance(value, torch.Tensor):
             raise XentError(f"holds a {type(value).__name__}, not a tensor", where)
-        if value.layout != torch.strided or value.is_quantized or value.device.type == "meta":
-            raise XentError(f"holds a {value.layout} {value.device.type} tensor: xent reads dense tensors", where)
+        if value.layout != torch.strided:
+            raise XentError(f"holds a sparse tensor ({value.layout}): save a dense one (tensor.to_dense())", where)
+        if value.is_quantized:
+            raise XentError("holds a quantized tensor: save tensor.dequantize()", where)
+        if value.device.type == "meta":
+            raise XentError("holds a tensor on the meta device, which has no values", where)
         if value.dtype in (torch.bfloat16, torch.float16) or value.dtype.is_floating_point and value.element_size() == 1:
             value = value.float()
         if value.is_complex():

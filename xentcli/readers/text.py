@@ -44,12 +44,15 @@ PARSE_CHUNK_BYTES = 1 << 22
 STREAM_BYTES = 128 << 20
 STREAM_CHUNK_BYTES = 8 << 20
 TRUE_FALSE = {"true": 1.0, "false": 0.0}
+HEADER_CELLS = 4096
+WORD = re.compile(r"\S+")
 
 Buffer = Union[bytes, mmap.mmap]
 
 
 def is_number(cell: str) -> bool:
-    if "_" in cell:
+    """A number as numpy and the C reader read it: ASCII only (Python's float() also takes other digits)."""
+    if "_" in cell or not cell.isascii():
         return False
     try:
         float(cell)
@@ -174,6 +177,9 @@ class TextTable:
         return replace(self, undecided=False)
 
     def data_columns(self) -> list[int]:
+        """The columns that are not row ids (a range when there are none: a 25M-column row stays cheap)."""
+        if not self.id_columns:
+            return range(self.width)
         return [c for c in range(self.width) if c not in self.id_columns]
 
     @cached_property
@@ -197,14 +203,14 @@ class TextTable:
     def numbers(self, columns: Sequence[int]) -> np.ndarray | TextMatrix:
         """The given columns as a float64 (rows, len(columns)) array, or, for a
         large file, a TextMatrix that parses them a block of rows at a time."""
-        columns = list(columns)
         if self.streams:
             return TextMatrix(self._stream, columns)
         fast = self._fast_numbers
         if fast is not None:
-            if columns == list(range(columns[0], columns[-1] + 1)):
-                return fast[:, columns[0] : columns[-1] + 1]
-            return fast[:, columns]
+            if isinstance(columns, range) and columns.step == 1:
+                return fast[:, columns.start : columns.stop]
+            return fast[:, list(columns)]
+        columns = list(columns)
         # loadtxt would read only `columns` of a longer row: check every width first.
         for row, line in enumerate(self.body):
             found = len(split(line, self.delimiter))
@@ -221,9 +227,9 @@ class TextTable:
                 quotechar='"',
                 encoding=None,
             )
-        except ValueError:
+        except ValueError as error:
             self._diagnose(columns)
-            raise
+            raise XentError(f"cannot read the numbers ({error})", self.name) from None
 
     def flags(self, columns: Sequence[int]) -> np.ndarray | None:
         """The columns as 0/1 when every cell is true/false (pandas' get_dummies), else None."""
@@ -315,7 +321,7 @@ class TextStream:
         self.chunks = [(a, b, n) for (a, b), n in zip(spans, counts)]
         self.offsets = np.cumsum([0, *counts])
         self.rows = int(self.offsets[-1])
-        self._last: tuple[int, list[int], np.ndarray] | None = None
+        self._last: tuple[int, Sequence[int], np.ndarray] | None = None
 
     def chunk_of(self, row: int) -> int:
         return int(np.searchsorted(self.offsets, row, side="right")) - 1
@@ -324,10 +330,10 @@ class TextStream:
         """Chunk k's rows, the given columns, as float64; a bad line is named.
         The last chunk parsed is kept, for reading rows one at a time (the table's)."""
         last = self._last
-        if last is not None and last[0] == k and last[1] == list(columns):
+        if last is not None and last[0] == k and last[1] == columns:
             return last[2]
         block = self._parse(k, columns)
-        self._last = (k, list(columns), block)
+        self._last = (k, columns, block)
         return block
 
     def _parse(self, k: int, columns: Sequence[int]) -> np.ndarray:
@@ -343,7 +349,9 @@ class TextStream:
             number = count_newlines(table.data, 0, line_start) + 1
             table.diagnose_line(line.rstrip("\r"), range(table.width), lambda: f"{table.name}:{number}")
             raise XentError("cannot read this line as numbers", f"{table.name}:{number}")
-        return out[:, list(columns)] if list(columns) != list(range(table.width)) else out
+        if isinstance(columns, range) and columns.step == 1:
+            return out[:, columns.start : columns.stop]
+        return out[:, list(columns)]
 
     def line_of(self, row: int) -> int:
         """The line number of a data row."""
@@ -372,7 +380,7 @@ class TextMatrix:
 
     def __init__(self, stream: TextStream, columns: Sequence[int]) -> None:
         self.stream = stream
-        self.columns = list(columns)
+        self.columns = columns
         self.shape = (stream.rows, len(self.columns))
         self.nbytes = stream.rows * len(self.columns) * 8
         self.size = stream.rows * len(self.columns)
@@ -467,8 +475,15 @@ def decode(name: str, data: bytes, first_line: int = 1) -> str:
         raise XentError("not UTF-8 text (is it a binary file?)", f"{name}:{line}") from None
 
 
-def split(line: str, delimiter: str | None) -> list[str]:
-    return line.split(delimiter) if delimiter else line.split()
+def split(line: str, delimiter: str | None, most: int = -1) -> list[str]:
+    return line.split(delimiter, most) if delimiter else line.split(None, most)
+
+
+def count_cells(line: str, delimiter: str | None) -> int:
+    """How many cells a line holds, without making a string of each."""
+    if delimiter:
+        return line.count(delimiter) + 1
+    return sum(1 for _ in WORD.finditer(line))
 
 
 def _sniff_delimiter(sample: list[str]) -> str | None:
@@ -528,7 +543,8 @@ def parse_text(
         raise XentError("the file is empty (no data rows)", name)
     if delimiter is None:
         delimiter = _sniff_delimiter([line for _, line in sample])
-    cells = [[clean(cell) for cell in split(line, delimiter)] for _, line in sample[:2]]
+    # The header is judged on the first cells only: a line of 25M numbers is never split into 25M strings.
+    cells = [[clean(cell) for cell in split(line, delimiter, HEADER_CELLS)[:HEADER_CELLS]] for _, line in sample[:2]]
     first, second = cells[0], (cells[1] if len(cells) > 1 else None)
     verdict = header if header is not None else header_verdict(first, second)
     if ids and header is None and verdict is not True and any(cell in ids for cell in first):
@@ -538,7 +554,9 @@ def parse_text(
         raise XentError("the file has a header but no data rows", name)
     data_line = sample[1][1] if has_header else sample[0][1]
     header_start = sample[0][0]
-    width = len(split(data_line, delimiter))
+    width = count_cells(data_line, delimiter)
+    if has_header:
+        first = [clean(cell) for cell in split(sample[0][1], delimiter)]
     if has_header and len(first) != width:
         line = count_newlines(data, 0, header_start) + 1
         raise XentError(
