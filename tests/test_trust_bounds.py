@@ -139,3 +139,18 @@ def test_per_row_outputs_stream(tmp_path, output):
 
         rows_text = text[text.index("per_row:\n") + len("per_row:\n") :].splitlines()
         assert len(rows_text) == rows and json.loads(rows_text[-1][2:])["row"] == rows - 1
+
+
+def test_compare_refuses_an_unbounded_bootstrap(tmp_path):
+    np.save(tmp_path / "a.npy", np.array([[1.0, 2.0], [0.5, 0.1]]))
+    np.save(tmp_path / "b.npy", np.array([[2.0, 1.0], [0.1, 0.5]]))
+    np.save(tmp_path / "y.npy", np.array([0, 1]))
+    result = xent("compare", tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "y.npy", "--resamples", "1000000000")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "1000000" in result.stderr
+    from xentcli.compare import compare
+    from xentcli.errors import XentError
+    from xentcli.loss import cross_entropy
+
+    base = cross_entropy(np.load(tmp_path / "a.npy"), np.load(tmp_path / "y.npy"))
+    with pytest.raises(XentError, match="resamples"):
+        compare(base, base, resamples=10**9)

@@ -428,3 +428,13 @@ def test_sklearn_judges_the_whole_batch_not_each_file(tmp_path):
         xent("compute", f"{tmp_path / 'a.npy'},{tmp_path / 'b.npy'}", f"{tmp_path / 'ya.npy'},{tmp_path / 'yb.npy'}",
              "--convention", "sklearn", "--input", "probs")
     )
+
+
+def test_log_probabilities_that_do_not_normalise_warn_like_probabilities(tmp_path):
+    log_p = np.log(np.array([[0.2, 0.3, 0.1], [0.5, 0.3, 0.2]]))  # the first row sums to 0.6
+    np.save(tmp_path / "L.npy", log_p)
+    np.save(tmp_path / "Y.npy", np.array([0, 1]))
+    result = xent("compute", tmp_path / "L.npy", tmp_path / "Y.npy", "--input", "log-probs", "--format", "value")
+    expected = float(F.nll_loss(torch.from_numpy(log_p), torch.tensor([0, 1])))
+    assert float(result.stdout) == pytest.approx(expected, rel=1e-12)
+    assert "1 of 2 rows of log-probabilities do not sum to 1" in result.stderr and "[0]" in result.stderr

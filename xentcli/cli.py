@@ -646,7 +646,7 @@ def compare(
         Optional[float],
         typer.Option("--fail-if-worse", help="Exit 1 if the new loss exceeds the base loss by more than MARGIN."),
     ] = None,
-    resamples: Annotated[int, typer.Option("--resamples", min=0, help="Bootstrap resamples for the interval.")] = 1000,
+    resamples: Annotated[int, typer.Option("--resamples", min=0, max=1_000_000, help="Bootstrap resamples for the interval (at most 1000000).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     precision: PrecisionOpt = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,

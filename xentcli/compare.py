@@ -38,11 +38,16 @@ class Comparison:
         return math.isfinite(self.low) and math.isfinite(self.high) and not (self.low <= 0 <= self.high)
 
 
+MAX_RESAMPLES = 1_000_000  # 8 MB per array of resampled sums: the bootstrap's memory stays bounded
+
+
 def compare(
     base: Result, new: Result, *, resamples: int = RESAMPLES, confidence: float = 0.95, seed: int = 0
 ) -> Comparison:
     """Compare two results over the same labels (both with per-row numbers kept)."""
     check_reduction(base.reduction)
+    if not 0 <= resamples <= MAX_RESAMPLES:
+        raise XentError(f"resamples must lie in 0..{MAX_RESAMPLES}, got {resamples}")
     if base.losses is None or new.losses is None:
         raise XentError("compare needs the per-row losses of both models")
     if base.rows != new.rows:

@@ -308,7 +308,7 @@ def _log_p(ops: Ops, spec: _Spec, x: Any, top: Any, full: bool) -> _LogP:
         probabilities = ops.exp(x)
         off_sum = ops.abs(ops.row_sum(probabilities) - 1) > spec.tolerance
         return _LogP(ops.log(ops.clip(probabilities, eps, 1 - eps)), 0.0, bad=bad, off_sum=off_sum)
-    return _LogP(x, 0.0, bad=bad)
+    return _LogP(x, 0.0, bad=bad, off_sum=ops.abs(ops.row_sum(ops.exp(x)) - 1) > spec.tolerance)
 
 
 def _one_hot_nan(x: Any, target: Any, kept: Any, ops: Ops) -> Any:
@@ -520,10 +520,10 @@ def _check_values(
         treatment = "they are used as given" if rule.probs == "clip" else f"{rule.function} divides them by their sum"
     else:
         what = "rows of log-probabilities do not sum to 1 as probabilities"
-        treatment = (
-            f"{rule.function} takes them as logits and renormalises them (log_softmax)"
-            if rule.log_probs == "log-softmax" else f"{rule.function} uses them as given, clipped to [eps, 1 - eps]"
-        )
+        treatment = {
+            "log-softmax": f"{rule.function} takes them as logits and renormalises them (log_softmax)",
+            "exp-clip": f"{rule.function} uses them as given, clipped to [eps, 1 - eps]",
+        }.get(rule.log_probs, "they are used as given, as torch's nll_loss does")
     first = _first_row(rows, spec.dtype, lambda x: np.abs(_mass(x, spec) - 1) > spec.tolerance)
     return [*found, f"{off} of {len(rows)} {what} (first: {locate(first)}); {treatment}"]
 
