@@ -154,3 +154,31 @@ def test_compare_refuses_an_unbounded_bootstrap(tmp_path):
     base = cross_entropy(np.load(tmp_path / "a.npy"), np.load(tmp_path / "y.npy"))
     with pytest.raises(XentError, match="resamples"):
         compare(base, base, resamples=10**9)
+
+
+def test_a_long_table_is_drawn_in_chunks_that_line_up(tmp_path, monkeypatch):
+    from xentcli import cli
+
+    monkeypatch.setattr(cli, "TABLE_CHUNK", 50)
+    written = []
+    original = cli.write_output
+    monkeypatch.setattr(cli, "write_output", lambda text, path: original(
+        text if isinstance(text, str) else (written.append(p) or p for p in text), path))
+    rng = np.random.default_rng(9)
+    logits, target = rng.normal(size=(180, 3)) * 3, rng.integers(0, 3, size=180)
+    logits[120, 1] = 900.0  # a loss of about 900: wider than the others
+    np.save(tmp_path / "x.npy", logits)
+    np.save(tmp_path / "y.npy", target)
+    result = xent("compute", tmp_path / "x.npy", tmp_path / "y.npy", "--rows", "0")
+    assert result.exit_code == 0, result.stderr
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    rows = [line for line in lines if len(line.split()) >= 7 and line.split()[0].isdigit()]
+    assert [int(line.split()[0]) for line in rows] == list(range(180))
+    expected = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target), reduction="none").numpy()
+    shown = [float(line.split()[-3]) for line in rows]
+    assert shown == pytest.approx(expected.tolist(), abs=5e-5)
+    import re
+
+    ends = {[m.end() for m in re.finditer(r"\S+", line)][-3] for line in rows}
+    assert len(ends) == 1, "the loss column moved between chunks"
+    assert len(written) >= 4, "the table was drawn whole, not a chunk at a time"

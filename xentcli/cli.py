@@ -521,6 +521,10 @@ def compute(
     else:
         _emit(report, settings)
     if pictures:
+        if hasattr(drawing, "__next__"):  # a long table drawn in chunks: draw it again for the pictures
+            from rich.console import Group
+
+            drawing = Group(*_table(report, computed, settings))
         _save_pictures(drawing, settings, render.picture_title(report))
     gated = result.mean if result.loss is None else result.loss
     if settings.fail_above is not None and (math.isnan(gated) or gated > settings.fail_above):
@@ -756,23 +760,51 @@ def _print(drawing, output: str | None) -> None:
         )
     else:
         console = Console(file=io.StringIO(), width=120, color_system=None)
-    console.print(drawing)
-    write_output(console.file.getvalue(), output)
+    if not hasattr(drawing, "__next__"):
+        console.print(drawing)
+        write_output(console.file.getvalue(), output)
+        return
+
+    def pieces():  # a long table, a chunk of rows at a time
+        for part in drawing:
+            console.print(part)
+            yield console.file.getvalue()
+            console.file.seek(0)
+            console.file.truncate()
+
+    write_output(pieces(), output)
+
+
+TABLE_CHUNK = 2000  # rows drawn at a time when the table shows more (--rows 0 on a large file)
 
 
 def _table(report, computed: Computed, settings: Settings):
     """The table: the totals, and the shown rows computed again on their own.
 
     A row's numbers do not depend on the other rows, so the head and tail
-    are recomputed by the same engine instead of keeping every row."""
-    import numpy as np
-    from rich.console import Console
+    are recomputed by the same engine instead of keeping every row; more
+    than TABLE_CHUNK rows are computed and drawn a chunk at a time."""
+    from rich.console import Console, Group
 
     from . import render
+
+    result = report.result
+    positions, hidden = render.shown_positions(result.rows, settings.rows)
+    width = 120 if settings.output else Console().width
+    chunks = (_table_rows(report, computed, settings, positions[k : k + TABLE_CHUNK])
+              for k in range(0, len(positions), TABLE_CHUNK))
+    if len(positions) <= TABLE_CHUNK:
+        return Group(*render.table_parts(report, list(chunks), hidden, settings.precision, width))
+    return render.table_parts(report, chunks, hidden, settings.precision, width, steady=True)
+
+
+def _table_rows(report, computed: Computed, settings: Settings, positions: list[int]):
+    """(positions, their per-row Result, their softmax), computed by the same engine."""
+    import numpy as np
+
     from .loss import ClassRows, cross_entropy, softmax
 
     result, batch = report.result, report.batch
-    positions, hidden = render.shown_positions(result.rows, settings.rows)
     logits = ClassRows(batch.logits, batch.class_axis).take(positions).astype(result.dtype)
     if result.soft:
         target = ClassRows(batch.target, batch.class_axis).take(positions)
@@ -792,7 +824,4 @@ def _table(report, computed: Computed, settings: Settings):
         device=result.device,
         reduction="none",
     )
-    width = 120 if settings.output else Console().width
-    probabilities = softmax(logits, settings.input, settings.convention)
-    return render.table(report, positions, rows, probabilities, hidden, settings.precision, width)
-
+    return positions, rows, softmax(logits, settings.input, settings.convention)

@@ -276,20 +276,46 @@ def table(
     from rich.console import Console, Group
     from rich.text import Text
 
+    return Group(*table_parts(report, [(shown, rows, probabilities)], hidden, precision, width))
+
+
+def table_parts(
+    report: Report, chunks, hidden: int, precision: int, width: int = 80, steady: bool = False
+) -> Iterator[Any]:
+    """The table as a sequence of renderables: the rows a chunk at a time (each
+    chunk is (shown positions, their Result, their softmax)), then the summary.
+
+    With one chunk this is the table. With many (``--rows 0`` on millions of
+    rows: `steady`) every chunk takes the first one's layout and columns keep
+    widths that fit any row, so the chunks line up and nothing is built whole."""
+    from rich.console import Console
+    from rich.text import Text
+
     measure = Console(width=10_000).measure
-    for layout in layouts(report, precision):
-        grid = _rows_table(report, shown, rows, probabilities, hidden, precision, layout)
-        if measure(grid).maximum <= width:  # its natural width
-            break
-    parts: list[Any] = [grid]
-    if layout.indexed:
+    layout = None
+    for shown, rows, probabilities in chunks:
+        if layout is None:
+            for layout in layouts(report, precision):
+                grid = _rows_table(report, shown, rows, probabilities, hidden, precision, layout, steady)
+                if measure(grid).maximum <= width:  # its natural width
+                    break
+        else:
+            grid = _rows_table(report, shown, rows, probabilities, hidden, precision, layout, steady, header=False)
+        yield grid
+    if layout is not None and layout.indexed:
         names = _names(report) or []
-        parts.append(Text("classes: " + " · ".join(f"{c} {name}" for c, name in enumerate(names)), style="dim"))
-    return Group(*parts, Text(""), summary(report, precision, width))
+        yield Text("classes: " + " · ".join(f"{c} {name}" for c, name in enumerate(names)), style="dim")
+    yield Text("")
+    yield summary(report, precision, width)
 
 
-def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int, precision: int, layout: Layout):
-    """The per-row table: every class's probability, or p(target) and the top 3."""
+def _rows_table(
+    report: Report, shown, rows: Result, probabilities, hidden: int, precision: int, layout: Layout,
+    steady: bool = False, header: bool = True,
+):
+    """The per-row table: every class's probability, or p(target) and the top 3.
+    `steady` widens each column to what any of its cells can need, so that
+    tables of consecutive chunks of rows line up; `header` shows the headers."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -311,6 +337,7 @@ def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int,
     decimals = precision if layout.decimals is None else layout.decimals
     grid = Table(
         header_style="bold",
+        show_header=header,
         box=box.SIMPLE_HEAD,
         show_edge=False,
         padding=(0, 0 if layout.tight else 1, 0, 0),
@@ -327,9 +354,20 @@ def _rows_table(report: Report, shown, rows: Result, probabilities, hidden: int,
     if layout.log_p:
         columns.append(("log p(t)", "right"))
     columns += [("loss", "right"), ("pred", "left")]
-    for header, justify in columns:
+    widest = {}
+    if steady:  # what any row's cell can need, whatever the chunk
+        label = max(len(name(c)) + (len(str(c)) + 1 if layout.with_index and names is not None else 0)
+                    for c in range(result.classes))
+        digits = len(str(result.rows - 1)) if not report.extra_dims else len(",".join(map(str, result.shape)))
+        number_width = len(fixed(-99999.0, precision))
+        widest = {"row": digits, "index": digits, "target": max(label, len("ignored")) + (7 if result.soft else 0),
+                  "p(t)": number_width, "log p(t)": number_width, "loss": number_width, "pred": label + 2}
+    for title, justify in columns:
         # Only the top 3 may narrow (its cells then end in …): no cell ever wraps.
-        grid.add_column(Text(header, no_wrap=True), justify=justify, no_wrap=header != f"top {TOP_K}")
+        grid.add_column(
+            Text(title, no_wrap=True), justify=justify, no_wrap=title != f"top {TOP_K}",
+            min_width=widest.get(title, len(title) if steady else None),
+        )
 
     head = len(shown) - len(shown) // 2  # shown_positions puts the extra row at the head
     for k, position in enumerate(shown):
