@@ -33,13 +33,16 @@ PYTHON = sys.executable
 XENT = [PYTHON, "-m", "xentcli"]
 
 
-def median_time(function, runs: int) -> float:
-    times = []
+def interleaved(ours, theirs, runs: int) -> tuple[float, float]:
+    """Median times of two functions, run in turn (ours, theirs, ours, ...) so
+    that a change in the machine's load falls on both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for function, bucket in ((ours, times[0]), (theirs, times[1])):
+            start = time.perf_counter()
+            function()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def run_command(command: list[str]) -> None:
@@ -89,8 +92,7 @@ def kernel(runs: int) -> None:
         logits = rng.normal(size=(rows, classes)).astype(np.float32)
         target = rng.integers(0, classes, size=rows)
         x, t = torch.from_numpy(logits), torch.from_numpy(target)
-        ours = median_time(lambda: xentcli.cross_entropy(logits, target), runs)
-        theirs = median_time(lambda: F.cross_entropy(x, t), runs)
+        ours, theirs = interleaved(lambda: xentcli.cross_entropy(logits, target), lambda: F.cross_entropy(x, t), runs)
         ours_loss, theirs_loss = xentcli.cross_entropy(logits, target).loss, float(F.cross_entropy(x, t))
         report(f"({rows} x {classes})", ours, theirs, f"target <= 0.5x; |rel diff| {abs(ours_loss / theirs_loss - 1):.1e}")
 
@@ -107,10 +109,25 @@ def csv(folder: Path, runs: int) -> None:
     except ImportError:
         print("  pandas is not installed: pip install pandas to compare")
         return
-    ours = median_time(lambda: run_command([*XENT, "compute", str(logits), str(labels), "--format", "value"]), runs)
+    command = [*XENT, "compute", str(logits), str(labels), "--format", "value"]
     script = f"import pandas as pd; pd.read_csv({str(logits)!r}, header=None, engine='c')"
-    theirs = median_time(lambda: run_command([PYTHON, "-c", script]), runs)
+    ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", script]), runs)
     report("1M x 10 CSV", ours, theirs, "target <= 0.8x")
+    print(f"  peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB "
+          f"(pandas: {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB)")
+    big = folder / "logits_big.csv"
+    if not big.exists():  # 2.5M rows, about 240 MB: past the size where xent parses text in chunks
+        with open(big, "w") as file:
+            for _ in range(5):
+                file.write(logits.read_text()[: 48_000_000].rsplit("\n", 1)[0] + "\n")
+        rows = sum(1 for _ in open(big))
+        np.savetxt(folder / "labels_big.csv", np.random.default_rng(1).integers(0, 10, size=rows), fmt="%d")
+    command = [*XENT, "compute", str(big), str(folder / "labels_big.csv"), "--format", "value"]
+    script = f"import pandas as pd; pd.read_csv({str(big)!r}, header=None, engine='c')"
+    ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", script]), runs)
+    report(f"{big.stat().st_size / 1e6:.0f} MB CSV, streamed", ours, theirs, "chunks of 8 MB")
+    print(f"  peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB "
+          f"(pandas: {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB)")
 
 
 def startup(folder: Path, runs: int) -> None:
@@ -118,8 +135,8 @@ def startup(folder: Path, runs: int) -> None:
     logits.write_text("0.5,1.5\n2.0,0.1\n")
     labels.write_text("1\n0\n")
     print("3. startup: xent compute on 2 rows --format value vs python -c 'import numpy'")
-    ours = median_time(lambda: run_command([*XENT, "compute", str(logits), str(labels), "--format", "value"]), runs)
-    theirs = median_time(lambda: run_command([PYTHON, "-c", "import numpy"]), runs)
+    command = [*XENT, "compute", str(logits), str(labels), "--format", "value"]
+    ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", "import numpy"]), runs)
     report("2-row file", ours, theirs, "target <= 2.5x")
 
 
@@ -137,13 +154,12 @@ def npy(folder: Path, runs: int) -> None:
     size = logits.stat().st_size
     print(f"4. npy: xent compute end to end vs np.load + torch F.cross_entropy, {size / 1e9:.2f} GB float32")
     command = [*XENT, "compute", str(logits), str(labels), "--format", "value"]
-    ours = median_time(lambda: run_command(command), runs)
     script = (
         "import numpy as np, torch, torch.nn.functional as F; "
         f"x = torch.from_numpy(np.load({str(logits)!r})); y = torch.from_numpy(np.load({str(labels)!r})); "
         "print(float(F.cross_entropy(x, y)))"
     )
-    theirs = median_time(lambda: run_command([PYTHON, "-c", script]), runs)
+    ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", script]), runs)
     report(f"({rows} x {classes})", ours, theirs, "target <= 0.5x")
     print(f"  peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB "
           f"(np.load + torch: {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB); target <= 300 MB")
@@ -158,7 +174,7 @@ def main() -> None:
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
-    print(f"xent benchmark: {os.cpu_count()} CPUs, numpy {np.__version__}, median of {args.runs} runs")
+    print(f"xent benchmark: {os.cpu_count()} CPUs, numpy {np.__version__}, median of {args.runs} interleaved runs")
     if "kernel" in only:
         kernel(args.runs)
     if "csv" in only:

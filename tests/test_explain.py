@@ -154,3 +154,15 @@ def test_markdown():
 def test_table_fits_80_columns():
     result = xent("explain", *SEED, "--row", "2")
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_keras_nan_row_is_explained_not_contradicted(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([[1.0, -np.inf, 0.5], [0.2, 0.3, 0.1]]))
+    np.save(tmp_path / "y.npy", np.array([0, 1]))
+    result = xent("explain", tmp_path / "x.npy", tmp_path / "y.npy", "--row", "0", "--convention", "keras")
+    assert result.exit_code == 0
+    import re
+
+    steps = [re.sub(r"^\d+\. ", "", line) for line in result.stdout.splitlines() if re.match(r"^\d+\. ", line)]
+    assert len(steps) >= 5 and not any(step.startswith("loss = -log p_target") for step in steps)
+    assert "0 × -inf = NaN" in " ".join(result.stdout.split())

@@ -141,7 +141,7 @@ def steps(e: Explanation, precision: int) -> list[str]:
         lines.append(f"{e.convention}: the class weight scales the whole row: × w_target {f(e.row_weight)}")
     if e.sample_weight is not None and not e.ignored:
         lines.append(f"× the row's sample weight {f(e.sample_weight)}")
-    if e.loss != e.base_loss:
+    if e.loss != e.base_loss and not (math.isnan(e.loss) and math.isnan(e.base_loss)):
         lines.append(f"loss = {f(e.loss)}")
     return lines
 
@@ -181,6 +181,12 @@ def _loss_steps(e: Explanation, f) -> list[str]:
     if inside is not None:
         weight = float(inside[e.target])
         nll = f"w_target · (-log p_target) = {f(weight)} × {f(e.nll)} = {f(weight * e.nll)}"
+    if not smoothing and math.isnan(e.base_loss) and not math.isnan(e.nll):
+        return [
+            f"NLL = {nll}",
+            f"loss = Σ_c -onehot_c · log p_c = nan: {e.convention} sums over every class, "
+            "and 0 × log p_c of a masked (-inf) class is 0 × -inf = NaN",
+        ]
     if not smoothing:
         return [f"loss = {nll}"]
     weighted = "w_c · " if inside is not None else ""
