@@ -196,17 +196,25 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", rows < 0 ? 0 : rows, error);
 }
 
+/* The (data, start, end) arguments of the counters, with start and end clamped to data. */
+static int parse_range(PyObject *args, Py_buffer *data, Py_ssize_t *start, Py_ssize_t *end) {
+    if (!PyArg_ParseTuple(args, "y*nn", data, start, end)) {
+        return -1;
+    }
+    if (*start < 0) {
+        *start = 0;
+    }
+    if (*end > data->len) {
+        *end = data->len;
+    }
+    return 0;
+}
+
 static PyObject *count_newlines(PyObject *self, PyObject *args) {
     Py_buffer data;
     Py_ssize_t start, end, count = 0;
-    if (!PyArg_ParseTuple(args, "y*nn", &data, &start, &end)) {
+    if (parse_range(args, &data, &start, &end) != 0) {
         return NULL;
-    }
-    if (start < 0) {
-        start = 0;
-    }
-    if (end > data.len) {
-        end = data.len;
     }
     Py_BEGIN_ALLOW_THREADS
     const char *p = (const char *)data.buf + start, *stop = (const char *)data.buf + end;
@@ -223,14 +231,8 @@ static PyObject *count_newlines(PyObject *self, PyObject *args) {
 static PyObject *count_rows(PyObject *self, PyObject *args) {
     Py_buffer data;
     Py_ssize_t start, end, count = 0;
-    if (!PyArg_ParseTuple(args, "y*nn", &data, &start, &end)) {
+    if (parse_range(args, &data, &start, &end) != 0) {
         return NULL;
-    }
-    if (start < 0) {
-        start = 0;
-    }
-    if (end > data.len) {
-        end = data.len;
     }
     Py_BEGIN_ALLOW_THREADS
     const char *p = (const char *)data.buf + start, *stop = (const char *)data.buf + end;

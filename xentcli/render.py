@@ -273,8 +273,7 @@ def table(
     A row is always one line: the table takes the first of `layouts` that
     fits in `width`, else the last, with the top 3 cut short.
     """
-    from rich.console import Console, Group
-    from rich.text import Text
+    from rich.console import Group
 
     return Group(*table_parts(report, [(shown, rows, probabilities)], hidden, precision, width))
 

@@ -6,8 +6,7 @@ import io
 
 import numpy as np
 
-from ..errors import XentError
-from .registry import ReadOptions, Source, file_errors, refusal
+from .registry import ReadOptions, Source, checked, file_errors, refusal
 
 
 def read_path(path: str, options: ReadOptions) -> Source:
@@ -26,8 +25,4 @@ def load(name: str, source: str | io.BytesIO) -> np.ndarray:
         array = np.load(source, mmap_mode=mode, allow_pickle=False)
     except Exception as error:  # a corrupt header can raise nearly anything
         raise refusal(name, "not a valid NPY file", error) from None
-    if not isinstance(array, np.ndarray):
-        raise XentError("not an NPY file", name)
-    if array.dtype.hasobject or array.dtype.fields:
-        raise XentError(f"unsupported dtype {array.dtype}", name)
-    return array
+    return checked(array, name)

@@ -81,7 +81,7 @@ def pair_paths(logits: Sequence[str], labels: Sequence[str], by_name: bool) -> l
         if key not in by_key:
             raise XentError(
                 "no labels file matches this logits file by name "
-                f"(pairs are matched by the part of the names that differs)",
+                "(pairs are matched by the part of the names that differs)",
                 path,
             )
         pairs.append((path, by_key[key]))

@@ -98,11 +98,16 @@ class Archive:
             raise
         except Exception as error:  # a corrupt member can raise nearly anything
             raise refusal(where, "cannot read the array", error) from None
-        if not isinstance(array, np.ndarray):
-            raise XentError("not an array", where)
-        if array.dtype.hasobject or array.dtype.fields:
-            raise XentError(f"unsupported dtype {array.dtype}", where)
-        return array
+        return checked(array, where)
+
+
+def checked(array: Any, where: str) -> np.ndarray:
+    """An array of plain numbers or strings: no Python objects, no records."""
+    if not isinstance(array, np.ndarray):
+        raise XentError("not an array", where)
+    if array.dtype.hasobject or array.dtype.fields:
+        raise XentError(f"unsupported dtype {array.dtype}", where)
+    return array
 
 
 def refusal(where: str, what: str, error: Exception) -> XentError:
