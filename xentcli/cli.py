@@ -15,7 +15,7 @@ import shlex
 import sys
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Optional
 
 import typer
@@ -23,60 +23,25 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from . import __version__
+from .choices import BACKENDS, CONVENTIONS, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS
 from .errors import ExitCode, XentError
 from .output import check_writable, discard, refuse_overwriting_inputs, write_output
 
 
-class Format(str, enum.Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    tsv = "tsv"
-    yaml = "yaml"
-    value = "value"
+def _choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
+    """A Typer choice built from the core's tuple (choices.py), so the two cannot drift."""
+    return enum.Enum(name, [(value, value) for value in values], type=str)
 
 
-class ExplainFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-
-
-class InputKind(str, enum.Enum):
-    logits = "logits"
-    probs = "probs"
-    log_probs = "log-probs"
-
-
-class ReductionChoice(str, enum.Enum):
-    mean = "mean"
-    sum = "sum"
-    none = "none"
-    mean_with_sample_weight = "mean-with-sample-weight"  # Keras's, with --convention keras
-
-
-class Backend(str, enum.Enum):
-    auto = "auto"
-    numpy = "numpy"
-    torch = "torch"
-
-
-class Device(str, enum.Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-    auto = "auto"
-
-
-class ConventionChoice(str, enum.Enum):
-    torch = "torch"
-    keras = "keras"
-    sklearn = "sklearn"
-    optax = "optax"
-
-
-class DType(str, enum.Enum):
-    float32 = "float32"
-    float64 = "float64"
+Format = _choice("Format", FORMATS["compute"])
+ExplainFormat = _choice("ExplainFormat", FORMATS["explain"])
+CompareFormat = _choice("CompareFormat", FORMATS["compare"])
+InputKind = _choice("InputKind", INPUT_KINDS)
+ReductionChoice = _choice("ReductionChoice", REDUCTIONS)
+Backend = _choice("Backend", BACKENDS)
+Device = _choice("Device", DEVICES)
+ConventionChoice = _choice("ConventionChoice", CONVENTIONS)
+DType = _choice("DType", DTYPES)
 
 
 class _XentGroup(TyperGroup):
@@ -197,7 +162,7 @@ LabelColOpt = Annotated[Optional[str], typer.Option("--label-col", help="The lab
 KeyOpt = Annotated[Optional[str], typer.Option("--key", help="The NPZ array holding the logits.")]
 LabelsKeyOpt = Annotated[Optional[str], typer.Option("--labels-key", help="The NPZ array holding the labels. [default: labels, targets, target, label or y]", show_default=False)]
 IdColOpt = Annotated[Optional[str], typer.Option("--id-col", help="Column(s) of row ids, not classes: NAME or a,b (id, *_id, index and pandas' index are found by name).")]
-MaxBytesOpt = Annotated[Optional[int], typer.Option("--max-bytes", min=1, help="Refuse to inflate or read from a stream more than this many bytes. [default: 4 GiB]", show_default=False)]
+MaxBytesOpt = Annotated[Optional[int], typer.Option("--max-bytes", min=RANGES["max_bytes"][0], help="Refuse to inflate or read from a stream more than this many bytes. [default: 4 GiB]", show_default=False)]
 ClassAxisOpt = Annotated[Optional[int], typer.Option("--class-axis", help="Axis of the classes (-1 for (batch, seq, vocab)). [default: 1]", show_default=False)]
 DTypeOpt = Annotated[Optional[DType], typer.Option("--dtype", help="Compute in this dtype. [default: the input's]", show_default=False)]
 DelimiterOpt = Annotated[Optional[str], typer.Option("--delimiter", help="Text delimiter: , ; tab or space. [default: sniffed]", show_default=False)]
@@ -206,7 +171,7 @@ ConventionOpt = Annotated[Optional[ConventionChoice], typer.Option("--convention
 SampleWeightOpt = Annotated[Optional[str], typer.Option("--sample-weight", help="Per-row weights: a file with one number per row (Keras / scikit-learn style).")]
 BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="[default: auto: numpy on cpu, torch on cuda]", show_default=False)]
 DeviceOpt = Annotated[Optional[Device], typer.Option("--device", help="[default: cpu]", show_default=False)]
-PrecisionOpt = Annotated[Optional[int], typer.Option("--precision", min=0, max=17, help="Decimals shown. [default: 4]", show_default=False)]
+PrecisionOpt = Annotated[Optional[int], typer.Option("--precision", min=RANGES["precision"][0], max=RANGES["precision"][1], help="Decimals shown. [default: 4]", show_default=False)]
 ConfigOpt = Annotated[Optional[str], typer.Option("--config", help="Read options from this YAML file. [default: xent.yaml or .xent.yaml here or above; $XENT_CONFIG]", show_default=False)]
 NoConfigOpt = Annotated[bool, typer.Option("--no-config", help="Ignore any config file.")]
 QuietOpt = Annotated[Optional[bool], typer.Option("--quiet", "-q", help="No notices or warnings on stderr.")]
@@ -311,6 +276,12 @@ class Settings:
             for name in NUMBER_SETTINGS
             if name in self.sources
         ]
+
+
+def _given(ctx: typer.Context) -> dict[str, Any]:
+    """The command's options that are settings (None where left out), as Typer parsed them."""
+    names = {f.name for f in fields(Settings)} | {"no_config"}
+    return {name: value for name, value in ctx.params.items() if name in names}
 
 
 @dataclass(frozen=True)
@@ -446,6 +417,7 @@ def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metr
 
 @app.command()
 def compute(
+    ctx: typer.Context,
     logits: LogitsArg = None,
     labels: LabelsArg = None,
     input: InputOpt = None,
@@ -472,12 +444,12 @@ def compute(
         typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format. [default: table]", show_default=False),
     ] = None,
     per_row: Annotated[Optional[bool], typer.Option("--per-row", help="Include per-row numbers in json/yaml.")] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Also report accuracy within the top K classes.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", min=RANGES["top_k"][0], help="Also report accuracy within the top K classes.")] = None,
     by_class: Annotated[Optional[bool], typer.Option("--by-class", help="Per class: rows, mean loss and accuracy.")] = None,
     save_svg: Annotated[Optional[str], typer.Option("--save-svg", help="Also save the table view as an SVG file.")] = None,
     save_html: Annotated[Optional[str], typer.Option("--save-html", help="Also save the table view as an HTML file.")] = None,
     rows: Annotated[
-        Optional[int], typer.Option("--rows", min=0, help="Rows shown in the table (head and tail); 0 = all. [default: 20]", show_default=False)
+        Optional[int], typer.Option("--rows", min=RANGES["rows"][0], help="Rows shown in the table (head and tail); 0 = all. [default: 20]", show_default=False)
     ] = None,
     precision: PrecisionOpt = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,
@@ -490,9 +462,7 @@ def compute(
     debug: DebugOpt = False,
 ) -> None:
     """Compute the loss over a batch and show it per row."""
-    given = dict(locals())
-    given.pop("debug")
-    settings = Settings.resolve(given, tuple(f.value for f in Format))
+    settings = Settings.resolve(_given(ctx), FORMATS["compute"])
     if settings.fail_above is not None and math.isnan(settings.fail_above):
         raise XentError("--fail-above needs a number, not NaN")
     _check_files(settings)
@@ -535,6 +505,7 @@ def compute(
 
 @app.command()
 def explain(
+    ctx: typer.Context,
     logits: LogitsArg = None,
     labels: LabelsArg = None,
     row: Annotated[
@@ -570,9 +541,7 @@ def explain(
     debug: DebugOpt = False,
 ) -> None:
     """Explain one row's loss step by step: max, softmax, log p, the loss, its share of the batch."""
-    given = dict(locals())
-    given.pop("debug")
-    settings = Settings.resolve(given, tuple(f.value for f in ExplainFormat))
+    settings = Settings.resolve(_given(ctx), FORMATS["explain"])
     _check_files(settings)
     computed = _compute(settings, keep_rows=True, metrics=False)
     batch, weight, result = computed.batch, computed.weight, computed.result
@@ -607,15 +576,9 @@ def explain(
         _print(render_explain.table(explanation, settings.precision), settings.output)
 
 
-class CompareFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    value = "value"
-
-
 @app.command()
 def compare(
+    ctx: typer.Context,
     base: Annotated[str, typer.Argument(help="The base model's logits (any input form).", show_default=False)],
     new: Annotated[str, typer.Argument(help="The new model's logits, same rows and classes.", show_default=False)],
     labels: LabelsArg = None,
@@ -650,7 +613,7 @@ def compare(
         Optional[float],
         typer.Option("--fail-if-worse", help="Exit 1 if the new loss exceeds the base loss by more than MARGIN."),
     ] = None,
-    resamples: Annotated[int, typer.Option("--resamples", min=0, max=1_000_000, help="Bootstrap resamples for the interval (at most 1000000).")] = 1000,
+    resamples: Annotated[int, typer.Option("--resamples", min=RANGES["resamples"][0], max=RANGES["resamples"][1], help=f"Bootstrap resamples for the interval (at most {RANGES['resamples'][1]}).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     precision: PrecisionOpt = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,
@@ -669,11 +632,7 @@ def compare(
     from .compare import check_reduction
     from .compare import compare as compare_results
 
-    given = dict(locals())
-    for name in ("debug", "base", "new", "base_input", "new_input", "fail_if_worse", "resamples", "seed",
-                 "replace", "render", "check_reduction", "compare_results"):
-        given.pop(name)
-    settings = Settings.resolve({**given, "logits": base}, tuple(f.value for f in CompareFormat))
+    settings = Settings.resolve({**_given(ctx), "logits": base}, FORMATS["compare"])
     _check_files(settings, new)
     if settings.labels is None:
         raise XentError("compare needs LABELS: xent compare BASE NEW LABELS")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .choices import RANGES
 from .errors import XentError
 from .loss import Result
 
@@ -38,7 +39,7 @@ class Comparison:
         return math.isfinite(self.low) and math.isfinite(self.high) and not (self.low <= 0 <= self.high)
 
 
-MAX_RESAMPLES = 1_000_000  # 8 MB per array of resampled sums: the bootstrap's memory stays bounded
+MAX_RESAMPLES = RANGES["resamples"][1]
 
 
 def compare(

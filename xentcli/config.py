@@ -14,19 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .choices import CHOICES, RANGES
 from .errors import XentError
 
 NAMES = ("xent.yaml", ".xent.yaml")
 ENVIRONMENT = "XENT_CONFIG"
-CHOICES = {
-    "input": ("logits", "probs", "log-probs"),
-    "reduction": ("mean", "sum", "none", "mean-with-sample-weight"),
-    "backend": ("auto", "numpy", "torch"),
-    "device": ("cpu", "cuda", "auto"),
-    "dtype": ("float32", "float64"),
-    "convention": ("torch", "keras", "sklearn", "optax"),
-    "format": ("table", "json", "csv", "tsv", "yaml", "value", "markdown"),
-}
 # key -> the types its value may have
 KEYS: dict[str, tuple[type, ...]] = {
     "logits": (str, list),
@@ -65,7 +57,6 @@ KEYS: dict[str, tuple[type, ...]] = {
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line
-RANGES = {"max_bytes": (1, None), "precision": (0, 17), "rows": (0, None), "top_k": (1, None), "label_smoothing": (0, 1)}
 
 
 WRITTEN_KEYS = ("output", "save_svg", "save_html")

@@ -22,7 +22,8 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from .backends import NumpyOps, TorchOps, select
-from .conventions import KERAS_EPSILON, MEAN_WITH_SAMPLE_WEIGHT, Convention, one_hot_nan_warning, refusal
+from .choices import INPUT_KINDS, REDUCTIONS
+from .conventions import KERAS_EPSILON, Convention, one_hot_nan_warning, refusal
 from .conventions import get as get_convention
 from .errors import XentError
 from .metrics import MetricOptions, Metrics, block_totals
@@ -31,8 +32,6 @@ from .metrics import layout as metric_layout
 Ops = Union[NumpyOps, TorchOps]
 InputKind = Literal["logits", "probs", "log-probs"]
 Reduction = Literal["mean", "sum", "none", "mean-with-sample-weight"]
-INPUT_KINDS = ("logits", "probs", "log-probs")
-REDUCTIONS = ("mean", "sum", "none", MEAN_WITH_SAMPLE_WEIGHT)
 
 Locate = Callable[[int], str]
 Progress = Callable[[int], None]

@@ -1,0 +1,41 @@
+"""Every option's choices and ranges, declared once.
+
+The engine checks them, and the command line (whose enums are built from
+these tuples) and xent.yaml read them, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from .conventions import MEAN_WITH_SAMPLE_WEIGHT
+from .conventions import NAMES as CONVENTIONS
+
+INPUT_KINDS = ("logits", "probs", "log-probs")
+REDUCTIONS = ("mean", "sum", "none", MEAN_WITH_SAMPLE_WEIGHT)
+BACKENDS = ("auto", "numpy", "torch")
+DEVICES = ("cpu", "cuda", "auto")
+DTYPES = ("float32", "float64")
+FORMATS = {
+    "compute": ("table", "json", "csv", "tsv", "yaml", "value"),
+    "explain": ("table", "json", "markdown"),
+    "compare": ("table", "json", "csv", "value"),
+}
+
+# xent.yaml key -> its choices
+CHOICES = {
+    "input": INPUT_KINDS,
+    "reduction": REDUCTIONS,
+    "backend": BACKENDS,
+    "device": DEVICES,
+    "dtype": DTYPES,
+    "convention": CONVENTIONS,
+    "format": tuple(dict.fromkeys(f for formats in FORMATS.values() for f in formats)),
+}
+# option -> (lowest, highest) allowed, None for no bound
+RANGES = {
+    "precision": (0, 17),
+    "rows": (0, None),
+    "top_k": (1, None),
+    "label_smoothing": (0, 1),
+    "max_bytes": (1, None),
+    "resamples": (0, 1_000_000),  # 8 MB per array of resampled sums: the bootstrap stays bounded
+}
