@@ -266,8 +266,15 @@ class Settings:
         options["classes"] = None if self.classes is None else list(self.classes)
         options["id_col"] = None if self.id_col is None else list(self.id_col)
         options["config"] = self.config
+        options["xent_version"] = __version__
         options["from"] = {name: self.sources.get(name, "default") for name in NUMBER_SETTINGS}
         return options
+
+    def loss_spec(self):
+        """The settings that shape the number, as the engine takes them."""
+        from .loss import LossSpec
+
+        return LossSpec(self.input, self.reduction, self.ignore_index, self.label_smoothing, self.convention, self.dtype)
 
     def moved(self) -> list[tuple[str, Any, str]]:
         """(setting, value, where from) for every setting that moves the number and is not a default."""
@@ -395,16 +402,11 @@ def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metr
             batch.logits,
             batch.target,
             weight=weight,
-            ignore_index=settings.ignore_index,
-            reduction=settings.reduction,
-            label_smoothing=settings.label_smoothing,
-            input=settings.input,
+            spec=settings.loss_spec(),
             class_axis=batch.class_axis,
             backend=settings.backend,
             device=settings.device,
-            dtype=settings.dtype,
             sample_weight=sample_weight,
-            convention=settings.convention,
             keep_rows=keep_rows,
             metrics=MetricOptions(settings.top_k, settings.by_class) if metrics else None,
             progress=advance,
@@ -758,29 +760,12 @@ def _table(report, computed: Computed, settings: Settings):
 
 
 def _table_rows(report, computed: Computed, settings: Settings, positions: list[int]):
-    """(positions, their per-row Result, their softmax), computed by the same engine."""
-    import numpy as np
-
-    from .loss import ClassRows, cross_entropy, softmax
+    """(positions, their per-row Result, their softmax), under the run's own settings."""
+    from .loss import rows_at
 
     result, batch = report.result, report.batch
-    logits = ClassRows(batch.logits, batch.class_axis).take(positions).astype(result.dtype)
-    if result.soft:
-        target = ClassRows(batch.target, batch.class_axis).take(positions)
-    else:
-        target = np.asarray(batch.target).reshape(-1)[positions]
-    sample = computed.sample_weight
-    rows = cross_entropy(
-        logits,
-        target,
-        weight=computed.weight,
-        sample_weight=None if sample is None else sample[positions],
-        convention=settings.convention,
-        ignore_index=settings.ignore_index,
-        label_smoothing=settings.label_smoothing,
-        input=settings.input,
-        backend=result.backend,
-        device=result.device,
-        reduction="none",
+    rows, probabilities = rows_at(
+        batch.logits, batch.target, positions, result.spec, class_axis=batch.class_axis,
+        weight=computed.weight, sample_weight=computed.sample_weight, backend=result.backend, device=result.device,
     )
-    return positions, rows, softmax(logits, settings.input, settings.convention)
+    return positions, rows, probabilities

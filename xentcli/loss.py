@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Union
 
 import numpy as np
@@ -39,6 +39,36 @@ Progress = Callable[[int], None]
 
 def _row_number(position: int) -> str:
     return f"row {position}"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Every setting that shapes the number, in one place: the library takes it,
+    the Result carries it, and the JSON's options are built from it.
+
+    The data it applies to (class weights, sample weights, the class axis)
+    and where it runs (backend, device) are not part of it."""
+
+    input: InputKind = "logits"
+    reduction: Reduction = "mean"
+    ignore_index: int = -100
+    label_smoothing: float = 0.0
+    convention: str = "torch"
+    dtype: str | None = None  # None: the input's (float16 computed in float32)
+
+    def check(self) -> None:
+        if self.reduction not in REDUCTIONS:
+            raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {self.reduction!r}")
+        if self.input not in INPUT_KINDS:
+            raise XentError(f"input must be one of {', '.join(INPUT_KINDS)}, got {self.input!r}")
+        if not 0.0 <= self.label_smoothing <= 1.0:
+            raise XentError(f"label smoothing must lie in [0, 1], got {self.label_smoothing}")
+
+    def options(self) -> dict[str, Any]:
+        """The settings, as the JSON reports them, with the version of xent that computed them."""
+        from . import __version__
+
+        return {**asdict(self), "xent_version": __version__}
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,7 @@ class Result:
     target: np.ndarray | None = None
     ignored_mask: np.ndarray | None = None
     row_weights: np.ndarray | None = None  # each position's share of the mean's denominator
+    spec: LossSpec = field(default_factory=LossSpec)  # the settings that made it
 
     @property
     def loss(self) -> float | None:
@@ -601,6 +632,7 @@ def cross_entropy(
     locate_logits: Locate = _row_number,
     locate_labels: Locate = _row_number,
     part: bool = False,
+    spec: LossSpec | None = None,
 ) -> Result:
     """The cross-entropy loss as ``torch.nn.functional.cross_entropy`` gives it.
 
@@ -620,14 +652,15 @@ def cross_entropy(
     `locate_labels` turn a flat position into the place named in error
     messages (a file and line, say). `part` says that this batch is one file
     of several: the checks of the whole batch (scikit-learn's refusals) wait
-    for `combine`.
+    for `combine`. `spec`, when given, holds the settings that shape the
+    number (input, reduction, ignore_index, label_smoothing, convention,
+    dtype) in place of those keywords.
     """
-    if reduction not in REDUCTIONS:
-        raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
-    if input not in INPUT_KINDS:
-        raise XentError(f"input must be one of {', '.join(INPUT_KINDS)}, got {input!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise XentError(f"label smoothing must lie in [0, 1], got {label_smoothing}")
+    if spec is None:
+        spec = LossSpec(input, reduction, ignore_index, label_smoothing, convention, dtype)
+    spec.check()
+    input, reduction, ignore_index = spec.input, spec.reduction, spec.ignore_index
+    label_smoothing, convention, dtype = spec.label_smoothing, spec.convention, spec.dtype
     logits = logits if hasattr(logits, "shape") else np.asarray(logits)  # an array, or a streamed text matrix
     target = target if hasattr(target, "shape") else np.asarray(target)
     math_dtype = np.dtype(dtype) if dtype else compute_dtype(logits.dtype)
@@ -659,12 +692,12 @@ def cross_entropy(
     ops = select(backend, device, logits.nbytes)
     tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
     keep = keep_rows or reduction == "none"
-    spec = _Spec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep, metrics, rule)
+    math_spec = _Spec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep, metrics, rule)
     # Masked (-inf) classes and bad values run through the math as NaN/inf;
     # _check_values then names the first bad row.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        totals, per_row = _run_blocks(ops, spec, rows, flat_target, soft_rows, weights, sample_weights, progress)
-    found = _check_values(spec, rows, totals, soft_rows, locate_logits)
+        totals, per_row = _run_blocks(ops, math_spec, rows, flat_target, soft_rows, weights, sample_weights, progress)
+    found = _check_values(math_spec, rows, totals, soft_rows, locate_logits)
     first_block = next(rows.blocks(max(1, 65536 // rows.classes)), (0, np.empty((0, rows.classes))))[1]
     if input == "logits" and _looks_like_probabilities(first_block, tolerance):
         found.append(
@@ -716,8 +749,43 @@ def cross_entropy(
         convention=rule.name,
         warnings=tuple(found),
         metrics=None if metrics is None else Metrics.from_totals(totals, metrics, count - ignored),
+        spec=spec,
         **rows_kept,
     )
+
+
+def rows_at(
+    logits: np.ndarray,
+    target: np.ndarray,
+    positions: Sequence[int],
+    spec: LossSpec,
+    *,
+    class_axis: int = 1,
+    weight: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+    backend: str = "numpy",
+    device: str = "cpu",
+) -> tuple[Result, np.ndarray]:
+    """The per-row numbers of the chosen positions, and their probabilities,
+    under the same settings as the whole batch: a row's numbers do not depend
+    on the other rows, so a table can show some rows without keeping them all."""
+    rows = ClassRows(logits, class_axis)
+    dtype = np.dtype(spec.dtype) if spec.dtype else compute_dtype(logits.dtype)
+    chosen = rows.take(positions).astype(dtype)
+    if len(np.shape(target)) and np.shape(target) == tuple(np.shape(logits)) and len(np.shape(logits)) > 1:
+        chosen_target = ClassRows(target, class_axis).take(positions)
+    else:
+        chosen_target = np.asarray(target).reshape(-1)[positions]
+    result = cross_entropy(
+        chosen,
+        chosen_target,
+        weight=weight,
+        sample_weight=None if sample_weight is None else np.asarray(sample_weight)[positions],
+        backend=backend,
+        device=device,
+        spec=replace(spec, reduction="none", dtype=str(dtype)),
+    )
+    return result, softmax(chosen, spec.input, spec.convention)
 
 
 def all_ignored(count: int, mean: float, rule: Convention) -> str:
@@ -773,6 +841,7 @@ def combine(results: Sequence[Result]) -> Result:
         convention=first.convention,
         warnings=tuple(w for r in results for w in r.warnings),
         metrics=_add_metrics(results),
+        spec=first.spec,
         **arrays,
     )
 
