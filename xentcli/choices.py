@@ -30,6 +30,8 @@ CHOICES = {
     "convention": CONVENTIONS,
     "format": tuple(dict.fromkeys(f for formats in FORMATS.values() for f in formats)),
 }
+DEFAULT_MAX_BYTES = 4 << 30  # what a compressed file, an NPZ member or a stream may inflate to in memory
+
 # option -> (lowest, highest) allowed, None for no bound
 RANGES = {
     "precision": (0, 17),

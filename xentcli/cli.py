@@ -14,8 +14,9 @@ import re
 import shlex
 import sys
 import traceback
+from functools import partial
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Annotated, Any, Optional
 
 import typer
@@ -23,7 +24,8 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from . import __version__
-from .choices import BACKENDS, CONVENTIONS, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS
+from .choices import BACKENDS, CONVENTIONS, DEFAULT_MAX_BYTES, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS
+from .display import printable
 from .errors import ExitCode, XentError
 from .output import check_writable, discard, refuse_overwriting_inputs, write_output
 
@@ -83,7 +85,6 @@ class _XentGroup(TyperGroup):
 
 
 COMMAND_WORD = re.compile(r"[a-z][a-z-]*")
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _refuse_files_as_command(argv: list[str], commands: Mapping[str, Any]) -> None:
@@ -108,7 +109,7 @@ def _to_stderr(line: str) -> None:
     """One line on stderr, its control characters escaped (ESC as \\x1b), so that
     a file name or a header cell never drives the terminal. A stderr that cannot
     take the line does not change the exit code."""
-    text = CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", line)
+    text = printable(line)
     try:
         print(text, file=sys.stderr, flush=True)
     except OSError:
@@ -204,7 +205,7 @@ class Settings:
     key: str | None = None
     labels_key: str | None = None
     id_col: tuple[str, ...] | None = None
-    max_bytes: int = 4 << 30
+    max_bytes: int = DEFAULT_MAX_BYTES
     class_axis: int = 1
     dtype: str | None = None
     delimiter: str | None = None
@@ -254,7 +255,7 @@ class Settings:
             values["label_col"] = str(values["label_col"])
         sources = {name: "command line" if name in chosen else loaded.where(name) for name in values}
         settings = cls(**values, config=None if path is None else str(path), sources=sources)
-        if path is not None and not settings.quiet:
+        if path is not None and not chosen.get("quiet"):  # only -q hides it: the file cannot hide itself
             applied = [name for name in from_file if name not in chosen]
             _notice(f"using the settings in {path}" + (f" ({', '.join(applied)})" if applied else ""))
         return settings
@@ -315,17 +316,17 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
     from .conventions import get as get_convention
     from .loss import ClassRows, all_ignored, combine
     from .readers import ReadOptions, example_batch, expand_paths, is_pattern, load_batch, pair_paths
-    from .readers import read_class_weights, read_vector
+    from .readers import read_class_weights, read_sample_weights
 
     class_weights = read_class_weights(settings.weight) if settings.weight else None
-    sample = read_vector(settings.sample_weight, "--sample-weight") if settings.sample_weight else None
+    sample, sample_ids = read_sample_weights(settings.sample_weight) if settings.sample_weight else (None, None)
     if settings.logits is None:
         if settings.labels is not None:
             raise XentError("LABELS given without LOGITS")
         if not settings.quiet:
             _notice(EXAMPLE_NOTICE)
         batch = example_batch()
-        weight = None if class_weights is None else class_weights.resolve(None, batch.logits.shape[1], [batch.target])
+        weight = None if class_weights is None else class_weights.resolve(None, batch.logits.shape[1], [(batch.target, None)])
         result = _run(batch, weight, sample, settings, keep_rows, metrics)
         _warn(result.warnings, settings)
         return Computed(batch, weight, sample, result, None)
@@ -339,15 +340,22 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
         by_name = is_pattern(settings.logits) or is_pattern(settings.labels)
         pairs = pair_paths(logits_paths, expand_paths(settings.labels), by_name)
 
-    def load(logits_path: str, labels_path: str | None):
+    def load(logits_path: str, labels_path: str | None, classes=settings.classes):
         return load_batch(
             logits_path, labels_path, key=settings.key, labels_key=settings.labels_key,
-            label_col=settings.label_col, classes=settings.classes, class_axis=settings.class_axis, options=options,
+            label_col=settings.label_col, classes=classes, class_axis=settings.class_axis, options=options,
         )
 
+    if len(pairs) > 1 and settings.classes is None:
+        # Every file's columns in the first file's class order: headers may list the classes in any order.
+        first_names = load(*pairs[0]).class_names
+        load = partial(load, classes=first_names)
     targets = []
     if class_weights is not None and class_weights.balanced:  # counting the classes needs every label first
-        targets = [load(*pair).target for pair in pairs]
+        for pair in pairs:
+            batch = load(*pair)
+            soft = batch.target.shape == batch.logits.shape and batch.logits.ndim > 1
+            targets.append((batch.target, batch.class_axis if soft else None))
     several = len(pairs) > 1
     first_batch, weight, results, files, offset = None, None, [], [], 0
     for logits_path, labels_path in pairs:
@@ -355,8 +363,11 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
         _say(batch.notices, settings)
         rows = ClassRows(batch.logits, batch.class_axis)
         if class_weights is not None:
-            weight = class_weights.resolve(batch.class_names, rows.classes, targets)
-        part = sample[offset : offset + rows.positions] if several and sample is not None else sample
+            weight = class_weights.resolve(batch.class_names, rows.classes, targets, settings.ignore_index)
+        if sample_ids is not None:
+            part = _by_id(sample, sample_ids, batch, offset, settings.sample_weight)
+        else:
+            part = sample[offset : offset + rows.positions] if several and sample is not None else sample
         if several and part is not None and len(part) < rows.positions:
             raise XentError(f"--sample-weight has {len(sample)} values but the files have more rows")
         offset += rows.positions
@@ -377,6 +388,23 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
     if combined.rows and combined.ignored == combined.rows:
         _warn((all_ignored(combined.rows, combined.mean, get_convention(combined.convention)),), settings)
     return Computed(first_batch, weight, sample, combined, files)
+
+
+def _by_id(values, ids: list[str], batch, offset: int, source: str):
+    """Sample weights that carry row ids, matched to the logits' rows by id (in any order);
+    pandas' default index 0..N-1 in order matches by position."""
+    import numpy as np
+
+    rows = len(batch.target) if batch.target.ndim else 1
+    if batch.ids is None:
+        if ids[offset : offset + rows] == [str(k) for k in range(offset, offset + rows)]:
+            return values[offset : offset + rows]
+        raise XentError("the sample weights carry row ids but the logits have none to match them to", source)
+    where = {key: k for k, key in enumerate(ids)}
+    missing = next((key for key in batch.ids if key not in where), None)
+    if missing is not None:
+        raise XentError(f"no sample weight for id {missing!r}", source)
+    return np.asarray(values)[[where[key] for key in batch.ids]]
 
 
 def _say(notices: tuple[str, ...], settings: Settings) -> None:
@@ -479,8 +507,6 @@ def compute(
     # Warned here, not refused: the number is still right, only uninformative.
     useless = option_warnings(MetricOptions(settings.top_k, settings.by_class), result.classes)
     if useless:
-        from dataclasses import replace
-
         result = replace(result, warnings=(*result.warnings, *useless))
         _warn(tuple(useless), settings)
 
@@ -616,7 +642,7 @@ def compare(
         typer.Option("--fail-if-worse", help="Exit 1 if the new loss exceeds the base loss by more than MARGIN."),
     ] = None,
     resamples: Annotated[int, typer.Option("--resamples", min=RANGES["resamples"][0], max=RANGES["resamples"][1], help=f"Bootstrap resamples for the interval (at most {RANGES['resamples'][1]}).")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap.")] = 0,
     precision: PrecisionOpt = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write the output to FILE (atomically).")] = None,
     config: ConfigOpt = None,
@@ -628,8 +654,6 @@ def compare(
 
     Each model may hold its own kind of output (--base-input, --new-input):
     a random forest's probabilities against a network's logits, say."""
-    from dataclasses import replace
-
     from . import render
     from .compare import check_reduction
     from .compare import compare as compare_results
@@ -641,11 +665,14 @@ def compare(
     check_reduction(settings.reduction)
     inputs = tuple(settings.input if kind is None else kind.value for kind in (base_input, new_input))
     base_run = _compute(replace(settings, input=inputs[0]), keep_rows=True, metrics=False)
-    new_run = _compute(replace(settings, logits=new, input=inputs[1]), keep_rows=True, metrics=False)
+    # The new model's columns in the base model's class order, and its rows in the base's row order (by id).
+    classes = settings.classes or base_run.batch.class_names
+    new_run = _compute(replace(settings, logits=new, input=inputs[1], classes=classes), keep_rows=True, metrics=False)
     if base_run.files or new_run.files:
         raise XentError("compare takes one file per model")
     base_batch = base_run.batch
-    comparison = compare_results(base_run.result, new_run.result, resamples=resamples, seed=seed)
+    new_result = _aligned(new_run.result, new_run.batch.ids, base_batch.ids, new)
+    comparison = compare_results(base_run.result, new_result, resamples=resamples, seed=seed)
     if settings.format == "json":
         import json
 
@@ -663,10 +690,23 @@ def compare(
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
+def _aligned(result, ids, base_ids, name: str):
+    """A model's per-row numbers in the base model's row order, when both carry row ids."""
+    import numpy as np
+
+    if ids is None or base_ids is None or ids == base_ids:
+        return result
+    where = {key: k for k, key in enumerate(ids)}
+    missing = next((key for key in base_ids if key not in where), None)
+    if missing is not None or len(ids) != len(base_ids):
+        raise XentError(f"the models' row ids differ (id {missing!r} of the base is not here)", name)
+    order = np.array([where[key] for key in base_ids])
+    per_row = ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")
+    return replace(result, **{name: getattr(result, name)[order] for name in per_row})
+
+
 def _torch_batch_loss(batch, weight, settings: Settings) -> float:
     """torch's value for the batch, to set beside another convention's."""
-    from dataclasses import replace
-
     # torch's mean already divides by the row weights, as Keras's mean_with_sample_weight does
     reduction = "mean" if settings.reduction == "mean-with-sample-weight" else settings.reduction
     torch_settings = replace(settings, convention="torch", reduction=reduction)

@@ -226,7 +226,7 @@ def explain_row(
         batch_loss=result.sum if result.reduction == "sum" else result.mean,
         batch_sum=total,
         weight_sum=result.weight_sum,
-        share=float(losses[position] / total) if total else math.nan,
+        share=float(losses[position]) / total if total and math.isfinite(total) else math.nan,
         rank=int((losses > losses[position]).sum()) + 1,
         convention=rule.name,
         sample_weight=sample_weight,

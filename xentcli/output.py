@@ -80,16 +80,25 @@ def write_file(path: str, text: str | Iterable[str]) -> None:
     (or 0o666 less the umask for a new file), and a symlink is followed to
     its target, so the link stays a link. Anything else (a device such as
     /dev/null, a FIFO, /dev/stdout) is written to in place: renaming over it
-    would replace it with a regular file.
+    would replace it with a regular file; so is a file with other hard links,
+    which would keep the old content. A file we may not write is refused,
+    as a plain write would refuse it (a rename would not ask).
     """
     target = os.path.realpath(path)
     try:
         existing: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
         existing = None
+    if existing is not None and not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)  # as a plain write would
     if _in_place(path, existing):
         # Appending: a descriptor redirected with `>>` keeps what it holds.
         with open(path, "a", encoding="utf-8", newline="") as stream:
+            stream.writelines([text] if isinstance(text, str) else text)
+        return
+    if existing is not None and existing.st_nlink > 1:
+        # Other hard links would keep the old content after a rename: written in place, as a plain write does.
+        with open(path, "w", encoding="utf-8", newline="") as stream:
             stream.writelines([text] if isinstance(text, str) else text)
         return
     folder, name = os.path.split(target)

@@ -11,14 +11,14 @@ is settled by the row counts, or refused with both readings named.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import XentError
 from . import labels as label_rules
 from .registry import STDIN, ReadOptions, Source, read_source
-from .text import TextTable
+from .text import TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
 
@@ -53,6 +53,7 @@ class Batch:
     locate_logits: Locate
     locate_labels: Locate
     notices: tuple[str, ...] = field(default=())
+    ids: tuple[str, ...] | None = None  # the logits' row ids, where the file has them
 
 
 def class_name(names: Sequence[str] | None, index: int, with_index: bool = False) -> str:
@@ -78,11 +79,6 @@ def position_shape(shape: tuple[int, ...], class_axis: int) -> tuple[int, ...]:
         return (1,)
     axis = class_axis % len(shape)
     return shape[:axis] + shape[axis + 1 :]
-
-
-def _positional(names: Sequence[str]) -> bool:
-    """pandas' default column labels 0, 1, …, C-1: positions, not names."""
-    return all(name == str(k) for k, name in enumerate(names))
 
 
 @dataclass
@@ -114,59 +110,88 @@ def _ids(table: TextTable) -> list[str] | None:
     return table.cells(table.id_columns[-1]) if table.id_columns else None
 
 
-def _table_notices(table: TextTable, columns: Sequence[int]) -> list[str]:
-    notices = []
-    if table.header is not None and _positional([table.header[c] for c in columns]) and columns:
-        notices.append(
-            f"{table.name}:{table.header_line}: the first row {','.join(table.header[c] for c in columns[:4])}"
-            f"{',…' if len(columns) > 4 else ''} is pandas' column index: read as a header "
-            "(--no-header keeps it as data)"
-        )
-    named = [table.header[c] for c in table.id_columns if table.header and table.header[c]]
-    if named:
-        notices.append(f"{table.name}: column {', '.join(map(repr, named))} holds row ids, not a class")
-    return notices
+def _header_notice(table: TextTable, columns: Sequence[int]) -> list[str]:
+    """Said when a header is pandas' default column index (0, 1, …), not names."""
+    if table.header is None or not columns or not is_positional([table.header[c] for c in columns]):
+        return []
+    shown = ",".join(table.header[c] for c in columns[:4]) + (",…" if len(columns) > 4 else "")
+    return [f"{table.name}:{table.header_line}: the first row {shown} is pandas' column index: "
+            "read as a header (--no-header keeps it as data)"]
+
+
+def _true_ids(table: TextTable, ids: Sequence[str]) -> TextTable:
+    """The table without the id columns found by name that hold fractional numbers:
+    those are classes that happen to be called `id` or `index` (Indonesian is `id`)."""
+    kept = []
+    for column in table.id_columns:
+        name = table.header[column] if table.header else ""
+        if name and name not in ids and _fractional(table.cells(column)):
+            continue
+        kept.append(column)
+    return replace(table, id_columns=tuple(kept)) if len(kept) != len(table.id_columns) else table
+
+
+def _fractional(cells: Sequence[str]) -> bool:
+    return all(is_number(c) for c in cells) and not all(is_integer(c) for c in cells)
+
+
+def _ids_notice(side: _Side, other: _Side) -> list[str]:
+    """Said when one file carries row ids and the other does not: rows pair by position."""
+    if side.ids is None or other.ids is not None or side.ids == [str(k) for k in range(len(side.ids))]:
+        return []  # no ids, ids on both sides (joined), or pandas' default index 0..N-1
+    return [f"{side.name}: its row ids are not used (the other file has none): rows are paired by position"]
 
 
 def _order_by_classes(
     header: tuple[str, ...], classes: Sequence[str], where: str, notices: list[str]
 ) -> list[int]:
     """The order of the header's columns that puts them in the order of --classes."""
+    if len(set(header)) != len(header):
+        raise XentError(f"the header names a class twice ({','.join(header)})", where)
     if list(header) == list(classes):
         return list(range(len(header)))
-    if sorted(header) != sorted(classes) or len(set(header)) != len(header):
+    if sorted(header) != sorted(classes):
         raise XentError(
             f"--classes {','.join(classes)} does not match the header's class names {','.join(header)}",
             where,
         )
-    notices.append(f"{where}: columns reordered by name to follow --classes ({','.join(classes)})")
+    notices.append(f"{where}: columns reordered by name to the class order {','.join(classes)}")
     return [header.index(name) for name in classes]
+
+
+def _named_ids_notice(table: TextTable) -> list[str]:
+    named = [table.header[c] for c in table.id_columns if table.header and table.header[c]]
+    if not named:
+        return []
+    return [f"{table.name}: column {', '.join(map(repr, named))} holds row ids, not a class (--id-col names others)"]
 
 
 def _logits_side(
     source: Source, key: str | None, label_col: str | None, classes: Sequence[str] | None,
-    class_axis: int, notices: list[str],
+    class_axis: int, notices: list[str], ids_named: Sequence[str] = (),
 ) -> tuple[_Side, _Side | None]:
     """The logits (and labels from --label-col, or from the same archive)."""
     if source.table is not None:
-        table = source.table.decided()
-        columns = table.data_columns()
-        if label_col is not None:
-            columns = list(columns)
+        table = source.table
+        if table.undecided and is_positional(table.first_row()):
+            table = table.with_header(ids_named)  # pandas' column index above whole numbers: still a header
+        table = _true_ids(table.decided(), ids_named)
         labels = None
         if label_col is not None:
             label_index = _column_index(table, label_col)
-            columns.remove(label_index)
+            table = replace(table, id_columns=tuple(c for c in table.id_columns if c != label_index))
+            columns = [c for c in table.data_columns() if c != label_index]
+        else:
+            columns = table.data_columns()
         if not columns:
             raise XentError("no columns left for the logits", table.name)
-        notices += _table_notices(table, columns)
+        notices += _header_notice(table, columns) + _named_ids_notice(table)
         header = None if table.header is None else tuple(table.header[c] for c in columns)
-        if header is not None and _positional(header):
+        if header is not None and is_positional(header):
             header = None
-        names = header
         if classes and header:
             columns = [columns[k] for k in _order_by_classes(header, classes, table.name, notices)]
-        names = tuple(classes) if classes else names
+        names = tuple(classes) if classes else header
         ids = _ids(table)
         if label_col is not None:
             values = _labels_from_column(table, label_index, names)
@@ -202,11 +227,17 @@ def _labels_from_column(table: TextTable, column: int, names: Sequence[str] | No
     return label_rules.from_cells(values, names, table.locate)
 
 
-def _settle_header(table: TextTable, rows: int, logits_name: str, options: ReadOptions, notices: list[str]) -> TextTable:
+def _settle_header(
+    table: TextTable, rows: int, logits_name: str, class_names: Sequence[str] | None, options: ReadOptions,
+    notices: list[str],
+) -> TextTable:
     """A labels file whose first line may be a header: the row counts decide."""
     if not table.undecided:
         return table
-    count, first = table.rows, ",".join(table.first_row())
+    cells = table.first_row()
+    count, first = table.rows, ",".join(cells)
+    if class_names and len(cells) == 1 and cells[0] in class_names:
+        return table.decided()  # a class name in a column of labels is a label, whatever the counts say
     if count == rows + 1:
         notices.append(
             f"{table.name}:{table.header_line}: the first line {first!r} is a header "
@@ -226,13 +257,14 @@ def _labels_side(
     source: Source, labels_key: str | None, logits: _Side, rows: int, options: ReadOptions, notices: list[str]
 ) -> _Side:
     if source.table is not None:
-        table = _settle_header(source.table, rows, logits.name, options, notices)
+        table = _settle_header(source.table, rows, logits.name, logits.names, options, notices)
+        table = _true_ids(table, options.ids)
         columns = table.data_columns()
         if not columns:
             raise XentError("no columns left for the labels", table.name)
         named = [c for c in columns if table.header and table.header[c].lower() in LABEL_KEYS]
         ids = _ids(table)
-        notices += [n for n in _table_notices(table, columns) if "pandas" not in n or len(columns) > 1]
+        notices += _named_ids_notice(table) + (_header_notice(table, columns) if len(columns) > 1 else [])
         if len(columns) == 1 or named:
             column = named[0] if named else columns[0]
             return _Side(table.name, _labels_from_column(table, column, logits.names), table.locate, ids)
@@ -258,7 +290,7 @@ def _labels_side(
 def _soft_side(table: TextTable, columns: list[int], logits: _Side, ids: list[str] | None, notices: list[str]) -> _Side:
     """Soft labels from a table; a header of class names is matched to the logits' classes by name."""
     header = None if table.header is None else tuple(table.header[c] for c in columns)
-    if header is not None and not _positional(header):
+    if header is not None and not is_positional(header):
         if logits.names is None:
             logits.names = header
         elif header != logits.names:
@@ -269,13 +301,19 @@ def _soft_side(table: TextTable, columns: list[int], logits: _Side, ids: list[st
                 )
             columns = [columns[header.index(name)] for name in logits.names]
             notices.append(f"{table.name}: soft-label columns matched to the logits' classes by name")
-    try:
-        values = table.numbers(columns)
-    except XentError:
-        values = table.flags(columns)  # pandas' get_dummies writes True/False
-        if values is None:
-            raise
+    first = table.first_row()
+    flags = table.flags(columns) if all(first[c].lower() in ("true", "false") for c in columns) else None
+    values = flags if flags is not None else table.numbers(columns)  # pandas' get_dummies writes True/False
     return _Side(table.name, values, table.locate, ids)
+
+
+def _check_id_columns(ids: Sequence[str], tables: Sequence[TextTable | None]) -> None:
+    """Every --id-col must name a column of one of the files: a typo would make the ids a class."""
+    headers = [name for table in tables if table is not None and table.header for name in table.header]
+    missing = [name for name in ids if name not in headers]
+    if missing:
+        known = ", ".join(name for name in dict.fromkeys(headers) if name) or "none: the files have no header"
+        raise XentError(f"--id-col {missing[0]!r} names no column (columns: {known})")
 
 
 def _join(logits: _Side, labels: _Side, notices: list[str]) -> None:
@@ -300,7 +338,7 @@ def _join(logits: _Side, labels: _Side, notices: list[str]) -> None:
     if extra is not None:
         raise XentError(f"id {extra!r} has a label but no logits in {logits.name}", labels.locate(where[extra]))
     locate = labels.locate
-    labels.values = labels.values[order]
+    labels.values = np.asarray(labels.values)[order]  # a streamed text matrix is read whole to be reordered
     labels.locate = lambda position: locate(int(order[position]))
     notices.append(f"rows of {labels.name} joined to {logits.name} by id")
 
@@ -328,8 +366,10 @@ def load_batch(
     if options is None:
         options = ReadOptions(delimiter=delimiter, header=header, ids=tuple(ids), stdin=stdin)
     notices: list[str] = []
+    if classes and len(set(classes)) != len(classes):
+        raise XentError(f"--classes names a class twice ({','.join(classes)})")
     source = read_source(logits_path, options)
-    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices)
+    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids)
     if logits.values.ndim == 0:
         raise XentError("holds a single number (a 0-d array), not a row of logits", logits.name)
     if logits.values.dtype.kind != "f":
@@ -337,6 +377,7 @@ def load_batch(
         raise XentError(f"logits must be floating point numbers, got {logits.values.dtype}{hint}", source.name)
     shape = logits.values.shape
     rows = position_shape(shape, class_axis)[0] if shape else 1
+    labels_table = None
     if labels is None and source.archive is not None and labels_path is None:
         archive = source.archive
         found = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
@@ -348,7 +389,11 @@ def load_batch(
     if labels is None:
         if labels_path is None:
             raise XentError("no labels: give a LABELS file, or --label-col for a column of LOGITS")
-        labels = _labels_side(read_source(labels_path, options), labels_key, logits, rows, options, notices)
+        labels_source = read_source(labels_path, options)
+        labels_table = labels_source.table
+        labels = _labels_side(labels_source, labels_key, logits, rows, options, notices)
+    _check_id_columns(options.ids, [source.table, labels_table])
+    notices += _ids_notice(logits, labels) + _ids_notice(labels, logits)
     _join(logits, labels, notices)
     target = _shaped(labels.values, shape)
     names = logits.names
@@ -371,6 +416,7 @@ def load_batch(
         locate_logits=logits.locate,
         locate_labels=labels.locate,
         notices=tuple(notices),
+        ids=None if logits.ids is None else tuple(logits.ids),
     )
 
 

@@ -43,6 +43,9 @@ def read(name: str, data: bytes, options: ReadOptions) -> Source:
             raise XentError(f"holds {value.dtype} numbers, not real ones", where)
         return value.detach().numpy()
 
-    if isinstance(loaded, dict):
-        return Source(name, archive=Archive(name, {str(k): as_array(v, f"{name}[{k}]") for k, v in loaded.items()}))
+    if isinstance(loaded, dict):  # a checkpoint-like dict: its tensors (an `epoch: 3` beside them is left alone)
+        tensors = {str(k): as_array(v, f"{name}[{k}]") for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+        if not tensors:
+            raise XentError(f"holds no tensors (keys: {', '.join(map(str, loaded))})", name)
+        return Source(name, archive=Archive(name, tensors))
     return Source(name, array=as_array(loaded, name))

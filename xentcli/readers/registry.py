@@ -22,10 +22,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..choices import DEFAULT_MAX_BYTES
 from ..errors import XentError
 
 STDIN = "-"
-DEFAULT_MAX_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,13 @@ class Format:
     module: str
 
 
-FORMATS = (
-    Format("npy", (".npy",), (b"\x93NUMPY",), "npy"),
-    Format("npz", (".npz",), (b"PK\x03\x04", b"PK\x05\x06"), "npz"),
-    Format("torch", (".pt", ".pth"), (), "pt"),
-    Format("text", (".csv", ".tsv", ".txt", ".dat"), (), "textfile"),
-)
+NPY = Format("npy", (".npy",), (b"\x93NUMPY",), "npy")
+NPZ = Format("npz", (".npz",), (b"PK\x03\x04", b"PK\x05\x06"), "npz")  # a zip: NPZ, or torch's (see _by_magic)
+TORCH = Format("torch", (".pt", ".pth"), (), "pt")
+TEXT = Format("text", (".csv", ".tsv", ".txt", ".dat"), (), "textfile")
+FORMATS = (NPY, NPZ, TORCH, TEXT)
 # suffix -> (stdlib module, magic bytes)
 COMPRESSIONS = {".gz": ("gzip", b"\x1f\x8b"), ".bz2": ("bz2", b"BZh"), ".xz": ("lzma", b"\xfd7zXZ\x00")}
-TEXT = FORMATS[-1]
 # Suffixes of formats xent does not read (yet), and what to say about them.
 REFUSED = {
     ".pkl": "a pickle, which xent never loads (save arrays with np.save)",
@@ -127,8 +125,8 @@ def _by_suffix(suffix: str | None) -> Format | None:
 
 
 def _by_magic(head: bytes) -> Format:
-    if head.startswith(FORMATS[1].magic) and _holds_torch(head):
-        return FORMATS[2]
+    if head.startswith(NPZ.magic) and _holds_torch(head):
+        return TORCH
     return next((f for f in FORMATS if any(head.startswith(m) for m in f.magic)), TEXT)
 
 
@@ -167,7 +165,7 @@ def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
             head = file.read(8)
         compressed = _compression(head)
         if compressed is None:
-            fmt = _by_magic(head) if not head.startswith(FORMATS[1].magic) else None
+            fmt = _by_magic(head) if not head.startswith(NPZ.magic) else None
     if compressed is not None:
         with file_errors(path):
             data = Path(path).read_bytes()

@@ -79,6 +79,11 @@ def clean(cell: str) -> str:
     return cell.strip().strip('"')
 
 
+def is_positional(cells: Sequence[str]) -> bool:
+    """pandas' default column labels 0, 1, …, C-1: positions, not names."""
+    return bool(cells) and all(cell == str(k) for k, cell in enumerate(cells))
+
+
 def header_verdict(first: list[str], second: list[str] | None) -> bool | None:
     """Whether the first row is a header: True, False, or None when only the row
     counts can tell (pandas' ``0`` above integers, ``label`` above names)."""
@@ -158,7 +163,9 @@ class TextTable:
         return count_newlines(self.data, 0, start) + 1
 
     def first_row(self) -> list[str]:
-        return [clean(cell) for cell in split(self.body[0], self.delimiter)]
+        """The first data line's cells (found without decoding the rest of the file)."""
+        line = _first_lines(self.name, self.data, 1, self.body_start)[0][1]
+        return [clean(cell) for cell in split(line, self.delimiter)]
 
     def with_header(self, ids: Sequence[str] = ()) -> TextTable:
         """The same table with its first data line read as a header."""
@@ -234,7 +241,7 @@ class TextTable:
     def flags(self, columns: Sequence[int]) -> np.ndarray | None:
         """The columns as 0/1 when every cell is true/false (pandas' get_dummies), else None."""
         rows = []
-        for row, line in enumerate(self.body):
+        for row, line in enumerate(self._lines()):
             parts = split(line, self.delimiter)
             if len(parts) != self.width:
                 self._ragged(row, len(parts))
@@ -270,10 +277,8 @@ class TextTable:
         if not self.streams:
             yield from self.body
             return
-        for start, end, _ in self._stream.chunks:
-            for line in decode(self.name, self.data[start:end]).split("\n"):
-                if line.strip() and not line.lstrip().startswith("#"):
-                    yield line.rstrip("\r")
+        for k in range(len(self._stream.chunks)):
+            yield from self._stream.lines(k)[0]
 
     def _ragged(self, row: int, found: int) -> None:
         raise XentError(f"row has {found} columns but the first row has {self.width}", self.locate(row))
@@ -343,15 +348,35 @@ class TextStream:
         code = -1 if table.delimiter is None else ord(table.delimiter)
         parsed, error = _fastcsv.parse(memoryview(table.data)[start:end], code, table.width, out)
         if error >= 0 or parsed != rows:
-            line_start = start + max(error, 0)
-            line_end = table.data.find(b"\n", line_start)
-            line = decode(table.name, table.data[line_start : len(table.data) if line_end < 0 else line_end])
-            number = count_newlines(table.data, 0, line_start) + 1
-            table.diagnose_line(line.rstrip("\r"), range(table.width), lambda: f"{table.name}:{number}")
-            raise XentError("cannot read this line as numbers", f"{table.name}:{number}")
+            # Text, quotes or true/false in some column: this chunk's lines, the given columns, by numpy.
+            return self._parse_slowly(k, columns)
         if isinstance(columns, range) and columns.step == 1:
             return out[:, columns.start : columns.stop]
         return out[:, list(columns)]
+
+    def lines(self, k: int) -> tuple[list[str], list[int]]:
+        """Chunk k's data lines and their line numbers."""
+        start, end, _ = self.chunks[k]
+        number = count_newlines(self.table.data, 0, start) + 1
+        lines, numbers = [], []
+        for offset, line in enumerate(decode(self.table.name, self.table.data[start:end], number).split("\n")):
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append(line.rstrip("\r"))
+                numbers.append(number + offset)
+        return lines, numbers
+
+    def _parse_slowly(self, k: int, columns: Sequence[int]) -> np.ndarray:
+        table = self.table
+        lines, numbers = self.lines(k)
+        for line, number in zip(lines, numbers):
+            table.diagnose_line(line, columns, lambda: f"{table.name}:{number}")
+        try:
+            return np.loadtxt(
+                lines, delimiter=table.delimiter, usecols=list(columns), dtype=np.float64, ndmin=2,
+                comments=None, quotechar='"', encoding=None,
+            ).reshape(len(lines), len(columns))
+        except ValueError as error:
+            raise XentError(f"cannot read the numbers ({error})", table.name) from None
 
     def line_of(self, row: int) -> int:
         """The line number of a data row."""

@@ -19,6 +19,8 @@ from .registry import STDIN, known_suffixes, read_source
 from .text import is_number
 
 BALANCED = "balanced"
+# Labels for --weight balanced: (class indices, None) or (soft labels, their class axis).
+Labels = tuple[np.ndarray, "int | None"]
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,12 @@ class ClassWeights:
     keys: tuple[str, ...] | None = None
     balanced: bool = False
 
-    def resolve(self, class_names: Sequence[str] | None, classes: int, targets: Sequence[np.ndarray] = ()) -> np.ndarray:
+    def resolve(
+        self, class_names: Sequence[str] | None, classes: int, targets: Sequence[Labels] = (), ignore_index: int = -100
+    ) -> np.ndarray:
         """One weight per class, in the logits' class order."""
         if self.balanced:
-            return balanced(targets, classes)
+            return balanced(targets, classes, ignore_index)
         if self.keys is None:
             return self.values
         if all(is_number(k) for k in self.keys) and not (class_names and set(self.keys) <= set(class_names)):
@@ -58,12 +62,17 @@ class ClassWeights:
         return np.array([self.values[position[lookup[name]]] for name in names], dtype=np.float64)
 
 
-def balanced(targets: Sequence[np.ndarray], classes: int, ignore_index: int | None = None) -> np.ndarray:
-    """scikit-learn's compute_class_weight("balanced"): n_samples / (n_classes * count_c)."""
-    counts = np.zeros(classes, dtype=np.int64)
-    for target in targets:
+def balanced(targets: Sequence[Labels], classes: int, ignore_index: int = -100) -> np.ndarray:
+    """scikit-learn's compute_class_weight("balanced"): n_samples / (n_classes * count_c),
+    over the counted labels; soft (or one-hot) labels count their mass per class."""
+    counts = np.zeros(classes, dtype=np.float64)
+    for target, soft_axis in targets:
+        if soft_axis is not None:
+            mass = np.moveaxis(np.asarray(target, dtype=np.float64), soft_axis, -1)
+            counts += mass.reshape(-1, classes).sum(axis=0)
+            continue
         flat = np.asarray(target).reshape(-1).astype(np.int64)
-        flat = flat[(flat >= 0) & (flat < classes)]
+        flat = flat[(flat != ignore_index) & (flat >= 0) & (flat < classes)]
         counts += np.bincount(flat, minlength=classes)
     if (counts == 0).any():
         missing = int(np.flatnonzero(counts == 0)[0])
@@ -71,7 +80,7 @@ def balanced(targets: Sequence[np.ndarray], classes: int, ignore_index: int | No
             f"--weight balanced: class {missing} has no rows, so its weight would be infinite "
             "(scikit-learn refuses this too)"
         )
-    return counts.sum() / (classes * counts.astype(np.float64))
+    return counts.sum() / (classes * counts)
 
 
 def read_class_weights(text: str) -> ClassWeights:
@@ -106,6 +115,18 @@ def _inline(text: str, option: str) -> np.ndarray:
         return np.array([float(part) for part in text.split(",")], dtype=np.float64)
     except ValueError:
         raise XentError(f"{option} takes a file or a comma-separated list of numbers; {text!r} is neither") from None
+
+
+def read_sample_weights(text: str) -> tuple[np.ndarray, list[str] | None]:
+    """--sample-weight: one number per row, and the rows' ids where the file has an id column."""
+    if _is_file(text):
+        table = read_source(text).table
+        if table is not None and table.id_columns:
+            columns = table.data_columns()
+            if len(columns) != 1:
+                raise XentError(f"--sample-weight: expected one column of weights beside the ids, found {len(columns)}", text)
+            return np.asarray(table.numbers(columns)).reshape(-1), table.cells(table.id_columns[-1])
+    return read_vector(text, "--sample-weight"), None
 
 
 def read_vector(text: str, option: str = "--weight") -> np.ndarray:
