@@ -365,6 +365,8 @@ def load_batch(
         raise XentError("only one of LOGITS and LABELS can be read from stdin ('-')")
     if options is None:
         options = ReadOptions(delimiter=delimiter, header=header, ids=tuple(ids), stdin=stdin)
+    elif (delimiter, header, tuple(ids), stdin) != (None, None, (), None):
+        raise TypeError("load_batch takes either options= or delimiter=/header=/ids=/stdin=, not both")
     notices: list[str] = []
     if classes and len(set(classes)) != len(classes):
         raise XentError(f"--classes names a class twice ({','.join(classes)})")
