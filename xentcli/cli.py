@@ -14,7 +14,6 @@ import re
 import shlex
 import sys
 import traceback
-from functools import partial
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Annotated, Any, Optional
@@ -309,17 +308,18 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
     however many rows there are. LOGITS and LABELS may each name several
-    files (a glob, or a comma-separated list): they are paired by name (or
-    in the order given) and streamed one pair at a time into one result;
-    the sample weights run on across the files, as if they were one.
+    files (a glob, or a comma-separated list): shards.py pairs them and runs
+    them one at a time into one result.
     """
-    from .conventions import get as get_convention
-    from .loss import ClassRows, all_ignored, combine
-    from .readers import ReadOptions, example_batch, expand_paths, is_pattern, load_batch, pair_paths
-    from .readers import read_class_weights, read_sample_weights
+    from . import shards
+    from .readers import ReadOptions, example_batch, read_class_weights, read_sample_weights
 
     class_weights = read_class_weights(settings.weight) if settings.weight else None
-    sample, sample_ids = read_sample_weights(settings.sample_weight) if settings.sample_weight else (None, None)
+    sample = read_sample_weights(settings.sample_weight) if settings.sample_weight else None
+
+    def engine(batch, weight, sample_weight, part: bool):
+        return _run(batch, weight, sample_weight, settings, keep_rows, metrics, part=part)
+
     if settings.logits is None:
         if settings.labels is not None:
             raise XentError("LABELS given without LOGITS")
@@ -327,84 +327,27 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
             _notice(EXAMPLE_NOTICE)
         batch = example_batch()
         weight = None if class_weights is None else class_weights.resolve(None, batch.logits.shape[1], [(batch.target, None)])
-        result = _run(batch, weight, sample, settings, keep_rows, metrics)
+        values = None if sample is None else sample[0]
+        result = engine(batch, weight, values, False)
         _warn(result.warnings, settings)
-        return Computed(batch, weight, sample, result, None)
-    options = ReadOptions(
+        return Computed(batch, weight, values, result, None)
+    read = ReadOptions(
         delimiter=settings.delimiter, header=settings.header, ids=settings.id_col or (), max_bytes=settings.max_bytes
     )
-    logits_paths = expand_paths(settings.logits)
-    if settings.labels is None:
-        pairs = [(path, None) for path in logits_paths]
-    else:
-        by_name = is_pattern(settings.logits) or is_pattern(settings.labels)
-        pairs = pair_paths(logits_paths, expand_paths(settings.labels), by_name)
-
-    def load(logits_path: str, labels_path: str | None, classes=settings.classes):
-        return load_batch(
-            logits_path, labels_path, key=settings.key, labels_key=settings.labels_key,
-            label_col=settings.label_col, classes=classes, class_axis=settings.class_axis, options=options,
-        )
-
-    if len(pairs) > 1 and settings.classes is None:
-        # Every file's columns in the first file's class order: headers may list the classes in any order.
-        first_names = load(*pairs[0]).class_names
-        load = partial(load, classes=first_names)
-    targets = []
-    if class_weights is not None and class_weights.balanced:  # counting the classes needs every label first
-        for pair in pairs:
-            batch = load(*pair)
-            soft = batch.target.shape == batch.logits.shape and batch.logits.ndim > 1
-            targets.append((batch.target, batch.class_axis if soft else None))
-    several = len(pairs) > 1
-    first_batch, weight, results, files, offset = None, None, [], [], 0
-    for logits_path, labels_path in pairs:
-        batch = load(logits_path, labels_path)
-        _say(batch.notices, settings)
-        rows = ClassRows(batch.logits, batch.class_axis)
-        if class_weights is not None:
-            weight = class_weights.resolve(batch.class_names, rows.classes, targets, settings.ignore_index)
-        if sample_ids is not None:
-            part = _by_id(sample, sample_ids, batch, offset, settings.sample_weight)
-        else:
-            part = sample[offset : offset + rows.positions] if several and sample is not None else sample
-        if several and part is not None and len(part) < rows.positions:
-            raise XentError(f"--sample-weight has {len(sample)} values but the files have more rows")
-        offset += rows.positions
-        result = _run(batch, weight, part, settings, keep_rows, metrics, part=several)
-        _warn(result.warnings, settings, f"{batch.logits_name}: " if several else "")
-        first_batch = first_batch or batch
-        results.append(result)
-        files.append(
-            {"logits": batch.logits_name, "labels": batch.labels_name, "rows": result.rows,
-             "ignored": result.ignored, "correct": result.correct, "sum": result.sum,
-             "weight_sum": result.weight_sum, "mean": result.mean}
-        )
-    if sample is not None and several and offset != len(sample):
-        raise XentError(f"--sample-weight has {len(sample)} values but there are {offset} rows")
-    if len(results) == 1:
-        return Computed(first_batch, weight, sample, results[0], None)
-    combined = combine(results)
-    if combined.rows and combined.ignored == combined.rows:
-        _warn((all_ignored(combined.rows, combined.mean, get_convention(combined.convention)),), settings)
-    return Computed(first_batch, weight, sample, combined, files)
-
-
-def _by_id(values, ids: list[str], batch, offset: int, source: str):
-    """Sample weights that carry row ids, matched to the logits' rows by id (in any order);
-    pandas' default index 0..N-1 in order matches by position."""
-    import numpy as np
-
-    rows = len(batch.target) if batch.target.ndim else 1
-    if batch.ids is None:
-        if ids[offset : offset + rows] == [str(k) for k in range(offset, offset + rows)]:
-            return values[offset : offset + rows]
-        raise XentError("the sample weights carry row ids but the logits have none to match them to", source)
-    where = {key: k for k, key in enumerate(ids)}
-    missing = next((key for key in batch.ids if key not in where), None)
-    if missing is not None:
-        raise XentError(f"no sample weight for id {missing!r}", source)
-    return np.asarray(values)[[where[key] for key in batch.ids]]
+    plan = shards.plan(
+        settings.logits, settings.labels, read, class_weights=class_weights, sample=sample,
+        sample_source=settings.sample_weight, class_axis=settings.class_axis, key=settings.key,
+        labels_key=settings.labels_key, label_col=settings.label_col, classes=settings.classes,
+        ignore_index=settings.ignore_index,
+    )
+    done, result = shards.run(
+        plan, engine, notice=lambda messages: _say(tuple(messages), settings),
+        warn=lambda messages, prefix: _warn(tuple(messages), settings, prefix),
+    )
+    first = done[0]
+    if len(done) == 1:
+        return Computed(first.batch, first.weight, first.sample, result, None)
+    return Computed(first.batch, first.weight, plan.sample, result, [shard.totals() for shard in done])
 
 
 def _say(notices: tuple[str, ...], settings: Settings) -> None:

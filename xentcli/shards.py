@@ -1,0 +1,159 @@
+"""Many files as one batch: plan the shard pairs, run each, combine the partial results.
+
+A plan fixes what every shard shares: the pairs of files (matched by name),
+the class order (the first file's, so that headers may list the classes in
+any order), the class weights (``balanced`` counts every shard's labels
+first) and the sample weights (which run on across the shards, or match by
+row id). Each shard is then read and computed alone, so memory holds one
+shard at a time, and the partial results combine exactly as one file would
+(sums and counts add; ``loss.combine``). The CLI runs the shards in order;
+any other runner (a pool, a cluster) can call ``run_shard`` on each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import XentError
+from .loss import ClassRows, Result, all_ignored, combine
+from .readers import Batch, ReadOptions, expand_paths, is_pattern, load_batch, pair_paths
+from .readers.vectors import ClassWeights
+
+# A runner of the engine on one shard: (batch, class weights, sample weights, part of several) -> Result
+Engine = Callable[[Batch, "np.ndarray | None", "np.ndarray | None", bool], Result]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every shard shares; `pairs` are (logits file, labels file or None)."""
+
+    pairs: list[tuple[str, str | None]]
+    read: ReadOptions
+    class_axis: int = 1
+    key: str | None = None
+    labels_key: str | None = None
+    label_col: str | None = None
+    classes: tuple[str, ...] | None = None
+    class_weights: ClassWeights | None = None
+    sample: np.ndarray | None = None
+    sample_ids: list[str] | None = None
+    sample_source: str | None = None
+    ignore_index: int = -100
+    # for --weight balanced: every shard's labels, (indices, None) or (soft labels, their class axis)
+    counted: list[tuple[np.ndarray, int | None]] = field(default_factory=list)
+
+    def load(self, index: int) -> Batch:
+        logits, labels = self.pairs[index]
+        return load_batch(
+            logits, labels, key=self.key, labels_key=self.labels_key, label_col=self.label_col,
+            classes=self.classes, class_axis=self.class_axis, options=self.read,
+        )
+
+
+def plan(
+    logits: str,
+    labels: str | None,
+    read: ReadOptions,
+    *,
+    class_weights: ClassWeights | None = None,
+    sample: tuple[np.ndarray, list[str] | None] | None = None,
+    sample_source: str | None = None,
+    **shared: Any,
+) -> Plan:
+    """The shard pairs of LOGITS and LABELS (each a path, a glob or a list) and what they share."""
+    logits_paths = expand_paths(logits)
+    if labels is None:
+        pairs = [(path, None) for path in logits_paths]
+    else:
+        pairs = pair_paths(logits_paths, expand_paths(labels), is_pattern(logits) or is_pattern(labels))
+    values, ids = sample if sample is not None else (None, None)
+    result = Plan(pairs, read, class_weights=class_weights, sample=values, sample_ids=ids,
+                  sample_source=sample_source, **shared)
+    if len(pairs) > 1 and result.classes is None:
+        # Every file's columns in the first file's class order: headers may list the classes in any order.
+        result = replace(result, classes=result.load(0).class_names)
+    if class_weights is not None and class_weights.balanced:  # counting the classes needs every label first
+        for index in range(len(pairs)):
+            batch = result.load(index)
+            soft = batch.target.shape == batch.logits.shape and batch.logits.ndim > 1
+            result.counted.append((batch.target, batch.class_axis if soft else None))
+    return result
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard's batch, the class weights it used, its sample weights and its result."""
+
+    batch: Batch
+    weight: np.ndarray | None
+    sample: np.ndarray | None
+    result: Result
+
+    def totals(self) -> dict[str, Any]:
+        """Its line in the JSON's `files`."""
+        result = self.result
+        return {"logits": self.batch.logits_name, "labels": self.batch.labels_name, "rows": result.rows,
+                "ignored": result.ignored, "correct": result.correct, "sum": result.sum,
+                "weight_sum": result.weight_sum, "mean": result.mean}
+
+
+def run_shard(shard_plan: Plan, index: int, offset: int, engine: Engine) -> Shard:
+    """Read shard `index` and compute it; `offset` is how many rows the shards before it hold."""
+    batch = shard_plan.load(index)
+    rows = ClassRows(batch.logits, batch.class_axis)
+    weight = None
+    if shard_plan.class_weights is not None:
+        weight = shard_plan.class_weights.resolve(batch.class_names, rows.classes, shard_plan.counted, shard_plan.ignore_index)
+    several = len(shard_plan.pairs) > 1
+    sample = shard_plan.sample
+    if sample is not None and shard_plan.sample_ids is not None:
+        sample = _by_id(sample, shard_plan.sample_ids, batch, offset, rows.positions, shard_plan.sample_source)
+    elif sample is not None and several:
+        sample = sample[offset : offset + rows.positions]
+        if len(sample) < rows.positions:
+            raise XentError(f"--sample-weight has {len(shard_plan.sample)} values but the files have more rows")
+    return Shard(batch, weight, sample, engine(batch, weight, sample, several))
+
+
+def run(
+    shard_plan: Plan, engine: Engine, notice: Callable[[Sequence[str]], None], warn: Callable[[Sequence[str], str], None]
+) -> tuple[list[Shard], Result]:
+    """Every shard in order, and their combined result. `notice(messages)` and
+    `warn(messages, prefix)` hear each shard's readings and warnings as they come."""
+    several = len(shard_plan.pairs) > 1
+    shards, offset = [], 0
+    for index in range(len(shard_plan.pairs)):
+        shard = run_shard(shard_plan, index, offset, engine)
+        notice(shard.batch.notices)
+        warn(shard.result.warnings, f"{shard.batch.logits_name}: " if several else "")
+        offset += shard.result.rows
+        shards.append(shard)
+    sample = shard_plan.sample
+    if sample is not None and several and shard_plan.sample_ids is None and offset != len(sample):
+        raise XentError(f"--sample-weight has {len(sample)} values but there are {offset} rows")
+    if not several:
+        return shards, shards[0].result
+    combined = combine([shard.result for shard in shards])
+    if combined.rows and combined.ignored == combined.rows:
+        from .conventions import get as get_convention
+
+        warn([all_ignored(combined.rows, combined.mean, get_convention(combined.convention))], "")
+    return shards, combined
+
+
+def _by_id(values: np.ndarray, ids: list[str], batch: Batch, offset: int, rows: int, source: str | None) -> np.ndarray:
+    """Sample weights that carry row ids, matched to the logits' rows by id (in any order);
+    pandas' default index 0..N-1 in order matches by position."""
+    if batch.ids is None:
+        if ids[offset : offset + rows] == [str(k) for k in range(offset, offset + rows)]:
+            return values[offset : offset + rows]
+        raise XentError("the sample weights carry row ids but the logits have none to match them to", source)
+    where = {key: k for k, key in enumerate(ids)}
+    missing = next((key for key in batch.ids if key not in where), None)
+    if missing is not None:
+        raise XentError(f"no sample weight for id {missing!r}", source)
+    return np.asarray(values)[[where[key] for key in batch.ids]]
