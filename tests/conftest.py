@@ -42,6 +42,15 @@ def _plain_environment(monkeypatch):
     monkeypatch.delenv("XENT_CONFIG", raising=False)
 
 
+@pytest.fixture
+def streamed(monkeypatch):
+    """Text parsed a chunk at a time, with tiny chunks, so that small files take the large-file path."""
+    from xentcli.readers import text
+
+    monkeypatch.setattr(text, "STREAM_BYTES", 100)
+    monkeypatch.setattr(text, "STREAM_CHUNK_BYTES", 200)
+
+
 def xent(*args: str, input: bytes | str | None = None, env: dict | None = None):
     """Run `xent ARGS` in-process; the result has exit_code, stdout and stderr apart."""
     return CliRunner(env=env).invoke(app, [str(a) for a in args], input=input)

@@ -198,14 +198,6 @@ def test_output_keeps_hard_links(tmp_path, batch):
     assert json.loads((tmp_path / "other.json").read_text())["rows"] == 6
 
 
-@pytest.fixture
-def streamed(monkeypatch):
-    from xentcli.readers import text
-
-    monkeypatch.setattr(text, "STREAM_BYTES", 100)
-    monkeypatch.setattr(text, "STREAM_CHUNK_BYTES", 200)
-
-
 def test_large_text_with_names_ids_and_flags(tmp_path, streamed):
     rng = np.random.default_rng(8)
     logits, target = rng.normal(size=(60, 3)), rng.integers(0, 3, size=60)

@@ -62,15 +62,6 @@ def test_a_file_of_blank_lines_is_found_empty_without_a_pass_per_line(tmp_path, 
     assert len(decoded) < 10  # the blank lines were skipped in bulk, not decoded one by one
 
 
-@pytest.fixture
-def streamed(monkeypatch):
-    """Text parsed a chunk at a time, with tiny chunks, so that small files take the large-file path."""
-    from xentcli.readers import text
-
-    monkeypatch.setattr(text, "STREAM_BYTES", 100)
-    monkeypatch.setattr(text, "STREAM_CHUNK_BYTES", 300)
-
-
 def test_streamed_text_gives_the_same_numbers(tmp_path, streamed):
     rng = np.random.default_rng(5)
     logits, target = rng.normal(size=(400, 4)), rng.integers(0, 4, size=400)
