@@ -41,3 +41,10 @@ def test_every_package_is_installed():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(path.relative_to(root).parts[:-1]) for path in (root / "xentcli").rglob("__init__.py")}
     assert found <= listed, f"not installed by pip install .: {sorted(found - listed)}"
+
+
+def test_every_format_has_a_writer():
+    from xentcli import render
+    from xentcli.choices import FORMATS
+
+    assert set(render.WRITERS) | {"table"} == set(FORMATS["compute"])

@@ -660,14 +660,7 @@ def _torch_batch_loss(batch, weight, settings: Settings) -> float:
 def _emit(report, settings: Settings) -> None:
     from . import render
 
-    if settings.format == "json":
-        write_output(render.to_json(report, settings.per_row), settings.output)
-    elif settings.format == "yaml":
-        write_output(render.to_yaml(report, settings.per_row), settings.output)
-    elif settings.format in ("csv", "tsv"):
-        write_output(render.to_csv(report, "," if settings.format == "csv" else "\t"), settings.output)
-    else:
-        write_output(render.to_value(report), settings.output)
+    write_output(render.WRITERS[settings.format](report, settings.per_row), settings.output)
 
 
 def _check_files(settings: Settings, *more_logits: str) -> None:

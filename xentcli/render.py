@@ -191,6 +191,16 @@ def to_value(report: Report) -> Iterator[str]:
         yield "".join(f"{float(v)!r}\n" for v in result.losses[start : start + STREAM_ROWS])
 
 
+# format -> writer(report, per_row): the machine formats of `xent compute` (the table is drawn by `table`)
+WRITERS = {
+    "json": to_json,
+    "yaml": to_yaml,
+    "csv": lambda report, per_row: to_csv(report, ","),
+    "tsv": lambda report, per_row: to_csv(report, "\t"),
+    "value": lambda report, per_row: to_value(report),
+}
+
+
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     chunk: list[dict[str, Any]] = []
     for row in rows:
