@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conventions import KERAS_EPSILON, departures
+from .conventions import departures
 from .conventions import get as get_convention
 from .errors import XentError
 from .readers import class_name
-from .loss import ClassRows, InputKind, Result
+from .backends import NumpyOps
+from .loss import ClassRows, InputKind, Result, log_probs, sum_tolerance
 
 
 @dataclass(frozen=True)
@@ -165,21 +166,10 @@ def explain_row(
             log_sum_exp = math.log(sum_exp)
             log_p = shifted - log_sum_exp  # the steps: (x - m) - log sum e^(x - m)
             log_softmax = x - (top + log_sum_exp)  # the second route: x - logsumexp(x)
-        else:
-            if input == "probs" and rule.probs == "clip":
-                eps = np.finfo(result.dtype).eps
-                log_p = np.log(np.clip(x, eps, 1 - eps))
-            elif input == "probs" and rule.probs == "normalize-clip":
-                log_p = np.log(np.clip(x / x.sum(), KERAS_EPSILON, 1 - KERAS_EPSILON))
-            elif input == "probs":
-                log_p = np.log(x) - math.log(x.sum())
-            elif rule.log_probs == "log-softmax":
-                log_p = x - (x.max() + math.log(np.exp(x - x.max()).sum()))
-            elif rule.log_probs == "exp-clip":
-                eps = np.finfo(result.dtype).eps
-                log_p = np.log(np.clip(np.exp(x), eps, 1 - eps))
-            else:
-                log_p = x.copy()
+        else:  # probabilities or log-probabilities, as the convention takes them (loss.log_probs)
+            dtype = np.dtype(result.dtype)
+            row = log_probs(NumpyOps(), x[np.newaxis], input, rule, dtype, sum_tolerance(dtype))
+            log_p = (row.s - np.reshape(row.lse, (-1, 1)))[0]
             log_sum_exp = 0.0
             log_softmax = log_p
         softmax = np.exp(log_p)

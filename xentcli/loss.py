@@ -211,25 +211,17 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
 def softmax(block: np.ndarray, kind: InputKind = "logits", convention: str = "torch") -> np.ndarray:
     """The probability of each class, per row, as the loss sees it (convention included)."""
     block = np.asarray(block)
-    if kind == "logits":
-        shifted = block - block.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        return exp / exp.sum(axis=1, keepdims=True)
-    if kind == "log-probs":
-        route = get_convention(convention).log_probs
-        if route == "log-softmax":
-            return softmax(block, "logits")
-        probabilities = np.exp(block)
-        if route == "exp-clip":
-            eps = np.finfo(block.dtype).eps
-            return np.clip(probabilities, eps, 1 - eps)
-        return probabilities
-    rule = get_convention(convention).probs
-    if rule == "clip":
-        eps = np.finfo(block.dtype).eps
-        return np.clip(block, eps, 1 - eps)
-    normalised = block / block.sum(axis=1, keepdims=True)
-    return np.clip(normalised, KERAS_EPSILON, 1 - KERAS_EPSILON) if rule == "normalize-clip" else normalised
+    dtype = block.dtype if block.dtype.kind == "f" else np.dtype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rows = log_probs(NumpyOps(), block, kind, get_convention(convention), dtype, sum_tolerance(dtype))
+        if rows.exp is not None:
+            return rows.exp / rows.exp.sum(axis=1, keepdims=True)
+        return np.exp(rows.s - np.reshape(rows.lse, (-1, 1)))
+
+
+def sum_tolerance(dtype: np.dtype) -> float:
+    """How far from 1 a row of probabilities may sum, for this dtype."""
+    return max(1e-6, math.sqrt(np.finfo(dtype).eps))
 
 
 def _index_targets(
@@ -309,36 +301,44 @@ class _LogP:
     off_sum: Any = None  # rows that do not sum to 1
 
 
-def _log_p(ops: Ops, spec: _Spec, x: Any, top: Any, full: bool) -> _LogP:
-    """The log-probabilities the loss sees: softmax of logits; probabilities
-    cleaned and log-probabilities taken as each convention takes them."""
-    rule = spec.convention
-    eps = float(np.finfo(spec.dtype).eps)
-    if spec.input == "logits" or (spec.input == "log-probs" and rule.log_probs == "log-softmax"):
-        bad = (top > spec.tolerance) if spec.input == "log-probs" else None
+def log_probs(
+    ops: Ops, x: Any, kind: InputKind, rule: Convention, dtype: np.dtype, tolerance: float,
+    top: Any = None, full: bool = True,
+) -> _LogP:
+    """The log-probabilities the loss sees, per row, as s - lse: the softmax of
+    logits (s = x - max); probabilities cleaned and log-probabilities taken as
+    each convention takes them. With the rows it cannot use (`bad`) and those
+    that do not sum to 1 (`off_sum`). The one home of this rule: the engine,
+    `softmax`, the checks and explain all call it. `top` is the row max, when
+    known; without `full`, plain logits keep s implicit (x - top, exp in place)."""
+    if top is None:
+        top = ops.row_max(x)
+    eps = float(np.finfo(dtype).eps)
+    if kind == "logits" or (kind == "log-probs" and rule.log_probs == "log-softmax"):
+        bad = (top > tolerance) if kind == "log-probs" else None
         if not full:
             return _LogP(None, ops.log(ops.row_sum(ops.exp_shifted(x, top))), softmax=True)
         s = x - top[:, None]
         e = ops.exp(s)
         lse = ops.log(ops.row_sum(e))
-        off_sum = None if bad is None else ops.abs(ops.exp(top + lse) - 1) > spec.tolerance
+        off_sum = None if bad is None else ops.abs(ops.exp(top + lse) - 1) > tolerance
         return _LogP(s, lse, e, True, bad, off_sum)
-    if spec.input == "probs":
+    if kind == "probs":
         bad = (ops.row_min(x) < 0) | (top > 1)
         row_sum = ops.row_sum(x)
-        off_sum = ops.abs(row_sum - 1) > spec.tolerance
+        off_sum = ops.abs(row_sum - 1) > tolerance
         if rule.probs == "clip":
             return _LogP(ops.log(ops.clip(x, eps, 1 - eps)), 0.0, bad=bad, off_sum=off_sum)
         if rule.probs == "normalize-clip":
             s = ops.log(ops.clip(x / row_sum[:, None], KERAS_EPSILON, 1 - KERAS_EPSILON))
             return _LogP(s, 0.0, bad=bad, off_sum=off_sum)
         return _LogP(ops.log(x), ops.log(row_sum), bad=bad, off_sum=off_sum)
-    bad = top > spec.tolerance
+    bad = top > tolerance
     if rule.log_probs == "exp-clip":
         probabilities = ops.exp(x)
-        off_sum = ops.abs(ops.row_sum(probabilities) - 1) > spec.tolerance
+        off_sum = ops.abs(ops.row_sum(probabilities) - 1) > tolerance
         return _LogP(ops.log(ops.clip(probabilities, eps, 1 - eps)), 0.0, bad=bad, off_sum=off_sum)
-    return _LogP(x, 0.0, bad=bad, off_sum=ops.abs(ops.row_sum(ops.exp(x)) - 1) > spec.tolerance)
+    return _LogP(x, 0.0, bad=bad, off_sum=ops.abs(ops.row_sum(ops.exp(x)) - 1) > tolerance)
 
 
 def _one_hot_nan(x: Any, target: Any, kept: Any, ops: Ops) -> Any:
@@ -367,7 +367,7 @@ def _block(
     # log p = s - lse; for plain index targets on logits, s stays implicit
     # (x - top) and exp runs in place on a scratch copy.
     full = q is not None or spec.label_smoothing > 0 or spec.input != "logits" or spec.metrics is not None
-    log_p_rule = _log_p(ops, spec, x, top, full)
+    log_p_rule = log_probs(ops, x, spec.input, spec.convention, spec.dtype, spec.tolerance, top, full)
     s, e, lse, off_sum = log_p_rule.s, log_p_rule.exp, log_p_rule.lse, log_p_rule.off_sum
     bad = ~ops.isfinite(top)
     if log_p_rule.bad is not None:
@@ -499,17 +499,13 @@ def _first_row(rows: ClassRows, dtype: np.dtype, test: Callable[[np.ndarray], np
     raise AssertionError("a flagged row was counted but not found")
 
 
-def _unusable(kind: InputKind, tolerance: float) -> Callable[[np.ndarray], np.ndarray]:
-    """A test flagging the rows of a block that no loss can use."""
+def _unusable(spec: _Spec) -> Callable[[np.ndarray], np.ndarray]:
+    """A test flagging the rows of a block that no loss can use (as log_probs flags them)."""
 
     def test(x: np.ndarray) -> np.ndarray:
         top = x.max(axis=1)
-        flagged = ~np.isfinite(top)
-        if kind == "probs":
-            flagged |= (x.min(axis=1) < 0) | (top > 1)
-        elif kind == "log-probs":
-            flagged |= top > tolerance
-        return flagged
+        bad = log_probs(NumpyOps(), x, spec.input, spec.convention, spec.dtype, spec.tolerance, top).bad
+        return ~np.isfinite(top) if bad is None else ~np.isfinite(top) | bad
 
     return test
 
@@ -522,7 +518,7 @@ def _check_values(
     The pass over the blocks only counted such rows; finding the first one
     (a second, host-side scan) happens here, on the rare path."""
     if totals["bad"].sum():
-        position = _first_row(rows, spec.dtype, _unusable(spec.input, spec.tolerance))
+        position = _first_row(rows, spec.dtype, _unusable(spec))
         values = rows.take([position])[0]
         if np.isnan(values).any():
             message = f"{spec.input} contain NaN"
@@ -690,7 +686,7 @@ def cross_entropy(
     soft_rows = ClassRows(target, class_axis) if soft else None
     sample_weights = _checked_vector(sample_weight, len(rows), "--sample-weight", "rows")
     ops = select(backend, device, logits.nbytes)
-    tolerance = max(1e-6, math.sqrt(np.finfo(math_dtype).eps))
+    tolerance = sum_tolerance(math_dtype)
     keep = keep_rows or reduction == "none"
     math_spec = _Spec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep, metrics, rule)
     # Masked (-inf) classes and bad values run through the math as NaN/inf;
