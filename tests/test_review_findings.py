@@ -213,3 +213,90 @@ def test_large_text_with_names_ids_and_flags(tmp_path, streamed):
     frame.drop(columns="label").to_csv(tmp_path / "X.csv", index=False)
     data = xent_json(tmp_path / "X.csv", tmp_path / "Q.csv")
     assert data["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
+
+
+# A second review --------------------------------------------------------------------------
+
+
+def test_soft_labels_with_a_class_called_y(tmp_path):
+    rng = np.random.default_rng(31)
+    logits, target = rng.normal(size=(8, 3)), rng.integers(0, 3, size=8)
+    pd.DataFrame(logits, columns=["x", "y", "z"]).to_csv(tmp_path / "L.csv", index=False)
+    pd.get_dummies(pd.Series(np.array(["x", "y", "z"])[target]), dtype=int).reindex(columns=["x", "y", "z"], fill_value=0).to_csv(
+        tmp_path / "Q.csv", index=False)
+    data = xent_json(tmp_path / "L.csv", tmp_path / "Q.csv")
+    assert data["soft_labels"] is True and data["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
+
+
+def test_integer_labels_follow_their_columns_across_shards(tmp_path):
+    rng = np.random.default_rng(32)
+    logits, target = rng.normal(size=(10, 3)), rng.integers(0, 3, size=10)
+    (tmp_path / "s").mkdir()
+    for k, order in enumerate([CLASSES, ["bird", "cat", "dog"]]):
+        part = slice(5 * k, 5 * k + 5)
+        pd.DataFrame(logits[part], columns=CLASSES)[order].to_csv(tmp_path / "s" / f"logits_{k}.csv", index=False)
+        own = [order.index(CLASSES[t]) for t in target[part]]  # each file's labels index its own columns
+        np.savetxt(tmp_path / "s" / f"labels_{k}.csv", own, fmt="%d")
+    data = xent_json(str(tmp_path / "s" / "logits_*.csv"), str(tmp_path / "s" / "labels_*.csv"))
+    assert data["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
+
+
+def test_compare_refuses_rows_it_cannot_line_up(tmp_path, batch):
+    logits, target = batch
+    ids = [f"r{k}" for k in range(6)]
+    pd.DataFrame(logits, columns=CLASSES).to_csv(tmp_path / "A.csv", index=False)
+    frame = pd.DataFrame(logits, columns=CLASSES).assign(id=ids)[["id", *CLASSES]]
+    frame.iloc[[3, 1, 5, 0, 2, 4]].to_csv(tmp_path / "B.csv", index=False)
+    pd.DataFrame({"id": ids, "label": target}).to_csv(tmp_path / "Y.csv", index=False)
+    assert "cannot be lined up" in error_line(xent("compare", tmp_path / "A.csv", tmp_path / "B.csv", tmp_path / "Y.csv", "-q"))
+    frame.to_csv(tmp_path / "C.csv", index=False)
+    np.savetxt(tmp_path / "y.csv", target, fmt="%d")
+    assert "no ids to join" in error_line(xent("compare", tmp_path / "C.csv", tmp_path / "B.csv", tmp_path / "y.csv", "-q"))
+
+
+def test_a_duplicate_sample_weight_id_is_an_error(tmp_path, batch):
+    logits, target = batch
+    ids = [f"r{k}" for k in range(6)]
+    pd.DataFrame(logits, columns=CLASSES).assign(id=ids)[["id", *CLASSES]].to_csv(tmp_path / "L.csv", index=False)
+    pd.DataFrame({"id": ids, "label": target}).to_csv(tmp_path / "Y.csv", index=False)
+    pd.DataFrame({"id": ids + ["r0"], "weight": [1.0] * 7}).to_csv(tmp_path / "W.csv", index=False)
+    assert "'r0' appears twice" in error_line(xent("compute", tmp_path / "L.csv", tmp_path / "Y.csv", "--sample-weight", tmp_path / "W.csv"))
+
+
+def test_id_col_none_makes_a_class_of_an_id_like_name(tmp_path):
+    rng = np.random.default_rng(33)
+    logits = rng.integers(-3, 4, size=(6, 3)).astype(float)
+    logits[:, 1] = np.arange(6)  # whole, unique: looks like ids
+    target = rng.integers(0, 3, size=6)
+    pd.DataFrame(logits, columns=["thumb", "index", "middle"]).to_csv(tmp_path / "L.csv", index=False)
+    np.save(tmp_path / "Y.npy", target)
+    data = xent_json(tmp_path / "L.csv", tmp_path / "Y.npy", "--id-col", "none")
+    assert data["classes"] == 3 and data["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
+
+
+def test_labels_called_class_id_and_pandas_index_against_real_ids(tmp_path, batch):
+    logits, target = batch
+    pd.DataFrame(logits, columns=CLASSES).to_csv(tmp_path / "L.csv")  # pandas' index 0..5
+    pd.DataFrame({"sample_id": range(100, 106), "class_id": target}).to_csv(tmp_path / "Y.csv", index=False)
+    result = xent("compute", tmp_path / "L.csv", tmp_path / "Y.csv", "--format", "value")
+    assert float(result.stdout) == pytest.approx(torch_loss(logits, target), rel=1e-12)
+    assert "paired by position" in result.stderr
+
+
+def test_sklearn_classes_header_and_id_above_pandas_index(tmp_path, batch):
+    logits, target = batch
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    pd.DataFrame(probabilities, columns=[1, 2, 3]).to_csv(tmp_path / "P.csv", index=False)  # clf.classes_ = [1, 2, 3]
+    np.savetxt(tmp_path / "Y.csv", target + 1, fmt="%d")
+    data = xent_json(tmp_path / "P.csv", tmp_path / "Y.csv", "--input", "probs")
+    assert data["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-9)
+    pd.DataFrame(logits).assign(id=range(6))[["id", 0, 1, 2]].to_csv(tmp_path / "I.csv", index=False)
+    np.save(tmp_path / "Y.npy", target)
+    assert xent_json(tmp_path / "I.csv", tmp_path / "Y.npy")["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
+
+
+def test_a_form_feed_line_is_the_same_row_on_every_path(tmp_path, streamed):
+    (tmp_path / "x.csv").write_text("".join(f"{k}.5,1\n" for k in range(40)) + "\f\n" + "".join(f"{k}.5,1\n" for k in range(40)))
+    np.savetxt(tmp_path / "y.csv", np.zeros(81), fmt="%d")  # the form-feed line is a row, as the C reader counts it
+    line = error_line(xent("compute", tmp_path / "x.csv", tmp_path / "y.csv"))
+    assert "x.csv:41" in line

@@ -303,13 +303,14 @@ class Computed:
     files: list[dict[str, Any]] | None
 
 
-def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
+def _compute(settings: Settings, keep_rows: bool, metrics: bool, order: tuple[str, ...] | None = None) -> Computed:
     """Read the batch (or the bundled example) and compute its loss.
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
     however many rows there are. LOGITS and LABELS may each name several
     files (a glob, or a comma-separated list): shards.py pairs them and runs
-    them one at a time into one result.
+    them one at a time into one result. `order` puts the columns in another
+    model's class order (compare), integer labels following their columns.
     """
     from . import shards
     from .readers import ReadOptions, example_batch, read_class_weights, read_sample_weights
@@ -337,7 +338,7 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool) -> Computed:
     plan = shards.plan(
         settings.logits, settings.labels, read, class_weights=class_weights, sample=sample,
         sample_source=settings.sample_weight, class_axis=settings.class_axis, key=settings.key,
-        labels_key=settings.labels_key, label_col=settings.label_col, classes=settings.classes,
+        labels_key=settings.labels_key, label_col=settings.label_col, classes=settings.classes, order=order,
         ignore_index=settings.ignore_index,
     )
     done, result = shards.run(
@@ -609,12 +610,12 @@ def compare(
     inputs = tuple(settings.input if kind is None else kind.value for kind in (base_input, new_input))
     base_run = _compute(replace(settings, input=inputs[0]), keep_rows=True, metrics=False)
     # The new model's columns in the base model's class order, and its rows in the base's row order (by id).
-    classes = settings.classes or base_run.batch.class_names
-    new_run = _compute(replace(settings, logits=new, input=inputs[1], classes=classes), keep_rows=True, metrics=False)
+    order = None if settings.classes else base_run.batch.class_names
+    new_run = _compute(replace(settings, logits=new, input=inputs[1]), keep_rows=True, metrics=False, order=order)
     if base_run.files or new_run.files:
         raise XentError("compare takes one file per model")
     base_batch = base_run.batch
-    new_result = _aligned(new_run.result, new_run.batch.ids, base_batch.ids, new)
+    new_result = _aligned(new_run.result, new_run.batch, base_batch, new)
     comparison = compare_results(base_run.result, new_result, resamples=resamples, seed=seed)
     if settings.format == "json":
         import json
@@ -633,12 +634,19 @@ def compare(
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
-def _aligned(result, ids, base_ids, name: str):
-    """A model's per-row numbers in the base model's row order, when both carry row ids."""
+def _aligned(result, batch, base_batch, name: str):
+    """A model's per-row numbers in the base model's row order, when both carry row ids
+    (each model's labels joined on them); one model alone with ids is refused."""
     import numpy as np
 
-    if ids is None or base_ids is None or ids == base_ids:
+    ids, base_ids = batch.ids, base_batch.ids
+    if (ids is None) != (base_ids is None):
+        alone = name if base_ids is None else base_batch.logits_name
+        raise XentError("only this model's rows carry ids: the two models' rows cannot be lined up", alone)
+    if ids is None or ids == base_ids:
         return result
+    if not (batch.joined and base_batch.joined):
+        raise XentError("the models' rows are in different orders (by id), and the labels have no ids to join them on", name)
     where = {key: k for k, key in enumerate(ids)}
     missing = next((key for key in base_ids if key not in where), None)
     if missing is not None or len(ids) != len(base_ids):

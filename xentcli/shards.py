@@ -38,6 +38,7 @@ class Plan:
     labels_key: str | None = None
     label_col: str | None = None
     classes: tuple[str, ...] | None = None
+    order: tuple[str, ...] | None = None  # the first file's class order, which the others' columns follow
     class_weights: ClassWeights | None = None
     sample: np.ndarray | None = None
     sample_ids: list[str] | None = None
@@ -50,7 +51,7 @@ class Plan:
         logits, labels = self.pairs[index]
         return load_batch(
             logits, labels, key=self.key, labels_key=self.labels_key, label_col=self.label_col,
-            classes=self.classes, class_axis=self.class_axis, options=self.read,
+            classes=self.classes, order=self.order, class_axis=self.class_axis, options=self.read,
         )
 
 
@@ -73,9 +74,9 @@ def plan(
     values, ids = sample if sample is not None else (None, None)
     result = Plan(pairs, read, class_weights=class_weights, sample=values, sample_ids=ids,
                   sample_source=sample_source, **shared)
-    if len(pairs) > 1 and result.classes is None:
+    if len(pairs) > 1 and result.classes is None and result.order is None:
         # Every file's columns in the first file's class order: headers may list the classes in any order.
-        result = replace(result, classes=result.load(0).class_names)
+        result = replace(result, order=result.load(0).class_names)
     if class_weights is not None and class_weights.balanced:  # counting the classes needs every label first
         for index in range(len(pairs)):
             batch = result.load(index)
@@ -152,7 +153,11 @@ def _by_id(values: np.ndarray, ids: list[str], batch: Batch, offset: int, rows: 
         if ids[offset : offset + rows] == [str(k) for k in range(offset, offset + rows)]:
             return values[offset : offset + rows]
         raise XentError("the sample weights carry row ids but the logits have none to match them to", source)
-    where = {key: k for k, key in enumerate(ids)}
+    where: dict[str, int] = {}
+    for k, key in enumerate(ids):
+        if key in where:
+            raise XentError(f"id {key!r} appears twice in the sample weights", source)
+        where[key] = k
     missing = next((key for key in batch.ids if key not in where), None)
     if missing is not None:
         raise XentError(f"no sample weight for id {missing!r}", source)

@@ -21,6 +21,7 @@ from .registry import STDIN, ReadOptions, Source, read_source
 from .text import TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
+NO_IDS = "none"  # --id-col none: no column is an id by its name
 
 # The bundled example: torch.randn(3, 5) as printed in the notebook xent grew from, targets [3, 0, 2].
 EXAMPLE_LOGITS = np.array(
@@ -54,6 +55,7 @@ class Batch:
     locate_labels: Locate
     notices: tuple[str, ...] = field(default=())
     ids: tuple[str, ...] | None = None  # the logits' row ids, where the file has them
+    joined: bool = False  # the labels were matched to the logits by those ids
 
 
 def class_name(names: Sequence[str] | None, index: int, with_index: bool = False) -> str:
@@ -90,6 +92,11 @@ class _Side:
     locate: Locate
     ids: list[str] | None = None
     names: tuple[str, ...] | None = None  # of the columns, for a table with a header
+    # logits: where each of the file's own columns went when they were put in another class order
+    moved: np.ndarray | None = None
+    # labels: class indices (positions in the logits file's own columns), not names or probabilities
+    indices: bool = False
+    pandas_index: bool = False  # the ids are pandas' unnamed index column
 
 
 def _column_index(table: TextTable, column: str) -> int:
@@ -110,6 +117,11 @@ def _ids(table: TextTable) -> list[str] | None:
     return table.cells(table.id_columns[-1]) if table.id_columns else None
 
 
+def _pandas_index(table: TextTable) -> bool:
+    """Whether the row ids are pandas' unnamed index column (the header's empty first cell)."""
+    return bool(table.id_columns and table.header is not None and table.header[table.id_columns[-1]] == "")
+
+
 def _header_notice(table: TextTable, columns: Sequence[int]) -> list[str]:
     """Said when a header is pandas' default column index (0, 1, …), not names."""
     if table.header is None or not columns or not is_positional([table.header[c] for c in columns]):
@@ -121,7 +133,8 @@ def _header_notice(table: TextTable, columns: Sequence[int]) -> list[str]:
 
 def _true_ids(table: TextTable, ids: Sequence[str]) -> TextTable:
     """The table without the id columns found by name that hold fractional numbers:
-    those are classes that happen to be called `id` or `index` (Indonesian is `id`)."""
+    those are classes that happen to be called `id` or `index` (Indonesian is
+    `id`). Whole numbers stay ids; `--id-col none` makes every named column a class."""
     kept = []
     for column in table.id_columns:
         name = table.header[column] if table.header else ""
@@ -135,9 +148,14 @@ def _fractional(cells: Sequence[str]) -> bool:
     return all(is_number(c) for c in cells) and not all(is_integer(c) for c in cells)
 
 
+def _default_index(ids: Sequence[str] | None) -> bool:
+    """pandas' default index, 0..N-1 in order: positions, not ids."""
+    return ids is not None and list(ids) == [str(k) for k in range(len(ids))]
+
+
 def _ids_notice(side: _Side, other: _Side) -> list[str]:
     """Said when one file carries row ids and the other does not: rows pair by position."""
-    if side.ids is None or other.ids is not None or side.ids == [str(k) for k in range(len(side.ids))]:
+    if side.ids is None or other.ids is not None or _default_index(side.ids):
         return []  # no ids, ids on both sides (joined), or pandas' default index 0..N-1
     return [f"{side.name}: its row ids are not used (the other file has none): rows are paired by position"]
 
@@ -168,9 +186,14 @@ def _named_ids_notice(table: TextTable) -> list[str]:
 
 def _logits_side(
     source: Source, key: str | None, label_col: str | None, classes: Sequence[str] | None,
-    class_axis: int, notices: list[str], ids_named: Sequence[str] = (),
+    class_axis: int, notices: list[str], ids_named: Sequence[str] = (), order: Sequence[str] | None = None,
 ) -> tuple[_Side, _Side | None]:
-    """The logits (and labels from --label-col, or from the same archive)."""
+    """The logits (and labels from --label-col, or from the same archive).
+
+    `classes` (--classes) name the classes in the order class indices count
+    them; `order` only puts a header's columns in another class order (the
+    first file's, for many files): there integer labels keep pointing at the
+    file's own columns, and follow them."""
     if source.table is not None:
         table = source.table
         if table.undecided and is_positional(table.first_row()):
@@ -189,18 +212,24 @@ def _logits_side(
         header = None if table.header is None else tuple(table.header[c] for c in columns)
         if header is not None and is_positional(header):
             header = None
-        if classes and header:
-            columns = [columns[k] for k in _order_by_classes(header, classes, table.name, notices)]
-        names = tuple(classes) if classes else header
+        moved = None
+        wanted = classes or order
+        if wanted and header:
+            new_order = _order_by_classes(header, wanted, table.name, notices)
+            columns = [columns[k] for k in new_order]
+            if not classes and new_order != sorted(new_order):
+                moved = np.argsort(new_order)  # the file's column k is now class moved[k]
+        names = tuple(wanted) if wanted else header
         ids = _ids(table)
         if label_col is not None:
-            values = _labels_from_column(table, label_index, names)
-            labels = _Side(table.name, values, table.locate, ids)
-        logits = _Side(table.name, table.numbers(columns), table.locate, ids, names)
+            values, indices = _labels_from_column(table, label_index, names)
+            labels = _Side(table.name, values, table.locate, ids, indices=indices)
+        logits = _Side(table.name, table.numbers(columns), table.locate, ids, names, moved=moved,
+                       pandas_index=_pandas_index(table))
         return logits, labels
     if label_col is not None:
         raise XentError("--label-col applies to text files; this input is an array", source.name)
-    names = tuple(classes) if classes else None
+    names = tuple(classes or order) if classes or order else None
     if source.archive is None:
         array = source.array
         return _Side(source.name, array, array_locator(source.name, position_shape(array.shape, class_axis)), names=names), None
@@ -216,15 +245,16 @@ def _logits_side(
     return _Side(name, array, array_locator(name, position_shape(array.shape, class_axis)), names=names), None
 
 
-def _labels_from_column(table: TextTable, column: int, names: Sequence[str] | None) -> np.ndarray:
+def _labels_from_column(table: TextTable, column: int, names: Sequence[str] | None) -> tuple[np.ndarray, bool]:
+    """(the labels, whether they are class indices rather than names)."""
     values = table.column(column)
     if isinstance(values, np.ndarray):
         if not label_rules.names_are_positions(names):
             values = table.cells(column)
         else:
             label_rules.check_exact(values, table.locate, lambda row: table.cells(column)[row])
-            return values
-    return label_rules.from_cells(values, names, table.locate)
+            return values, True
+    return label_rules.from_cells(values, names, table.locate), label_rules.read_as_indices(values, names)
 
 
 def _settle_header(
@@ -254,7 +284,8 @@ def _settle_header(
 
 
 def _labels_side(
-    source: Source, labels_key: str | None, logits: _Side, rows: int, options: ReadOptions, notices: list[str]
+    source: Source, labels_key: str | None, logits: _Side, rows: int, classes: int, options: ReadOptions,
+    notices: list[str],
 ) -> _Side:
     if source.table is not None:
         table = _settle_header(source.table, rows, logits.name, logits.names, options, notices)
@@ -262,13 +293,17 @@ def _labels_side(
         columns = table.data_columns()
         if not columns:
             raise XentError("no columns left for the labels", table.name)
+        header = [table.header[c] for c in columns] if table.header else []
+        # One column per class is soft labels, whatever the classes are called (a class may be `y`).
+        soft = len(columns) > 1 and (len(columns) == classes or (logits.names and set(header) == set(logits.names)))
         named = [c for c in columns if table.header and table.header[c].lower() in LABEL_KEYS]
         ids = _ids(table)
         notices += _named_ids_notice(table) + (_header_notice(table, columns) if len(columns) > 1 else [])
-        if len(columns) == 1 or named:
+        if len(columns) == 1 or (named and not soft):
             column = named[0] if named else columns[0]
-            return _Side(table.name, _labels_from_column(table, column, logits.names), table.locate, ids)
-        return _soft_side(table, columns, logits, ids, notices)
+            values, indices = _labels_from_column(table, column, logits.names)
+            return _Side(table.name, values, table.locate, ids, indices=indices, pandas_index=_pandas_index(table))
+        return replace(_soft_side(table, columns, logits, ids, notices), pandas_index=_pandas_index(table))
     if source.archive is not None:
         archive = source.archive
         key = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
@@ -283,8 +318,13 @@ def _labels_side(
         array, name = archive.get(key), f"{source.name}[{key}]"
     else:
         array, name = source.array, source.name
+    return _array_labels(name, array, logits.names)
+
+
+def _array_labels(name: str, array: np.ndarray, names: Sequence[str] | None) -> _Side:
     locate = array_locator(name, array.shape)
-    return _Side(name, label_rules.from_array(array, logits.names, locate), locate)
+    indices = array.dtype.kind in "biuf" or label_rules.read_as_indices([str(c) for c in array.reshape(-1)[:1000]], names)
+    return _Side(name, label_rules.from_array(array, names, locate), locate, indices=indices)
 
 
 def _soft_side(table: TextTable, columns: list[int], logits: _Side, ids: list[str] | None, notices: list[str]) -> _Side:
@@ -310,7 +350,7 @@ def _soft_side(table: TextTable, columns: list[int], logits: _Side, ids: list[st
 def _check_id_columns(ids: Sequence[str], tables: Sequence[TextTable | None]) -> None:
     """Every --id-col must name a column of one of the files: a typo would make the ids a class."""
     headers = [name for table in tables if table is not None and table.header for name in table.header]
-    missing = [name for name in ids if name not in headers]
+    missing = [name for name in ids if name not in headers and name != NO_IDS]
     if missing:
         known = ", ".join(name for name in dict.fromkeys(headers) if name) or "none: the files have no header"
         raise XentError(f"--id-col {missing[0]!r} names no column (columns: {known})")
@@ -351,6 +391,7 @@ def load_batch(
     labels_key: str | None = None,
     label_col: str | None = None,
     classes: Sequence[str] | None = None,
+    order: Sequence[str] | None = None,
     class_axis: int = 1,
     delimiter: str | None = None,
     header: bool | None = None,
@@ -371,7 +412,7 @@ def load_batch(
     if classes and len(set(classes)) != len(classes):
         raise XentError(f"--classes names a class twice ({','.join(classes)})")
     source = read_source(logits_path, options)
-    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids)
+    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order)
     if logits.values.ndim == 0:
         raise XentError("holds a single number (a 0-d array), not a row of logits", logits.name)
     if logits.values.dtype.kind != "f":
@@ -384,20 +425,24 @@ def load_batch(
         archive = source.archive
         found = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
         if found is not None:
-            name = f"{source.name}[{found}]"
-            array = archive.get(found)
-            locate = array_locator(name, array.shape)
-            labels = _Side(name, label_rules.from_array(array, logits.names, locate), locate)
+            labels = _array_labels(f"{source.name}[{found}]", archive.get(found), logits.names)
     if labels is None:
         if labels_path is None:
             raise XentError("no labels: give a LABELS file, or --label-col for a column of LOGITS")
         labels_source = read_source(labels_path, options)
         labels_table = labels_source.table
-        labels = _labels_side(labels_source, labels_key, logits, rows, options, notices)
+        classes_count = shape[class_axis % len(shape)] if len(shape) > 1 else (shape[0] if shape else 1)
+        labels = _labels_side(labels_source, labels_key, logits, rows, classes_count, options, notices)
     _check_id_columns(options.ids, [source.table, labels_table])
+    for side, other in ((logits, labels), (labels, logits)):
+        if side.pandas_index and _default_index(side.ids) and other.ids is not None and not _default_index(other.ids):
+            side.ids = None  # pandas' 0..N-1 index is positions, not ids: it pairs by position
     notices += _ids_notice(logits, labels) + _ids_notice(labels, logits)
+    joined = logits.ids is not None and labels.ids is not None
     _join(logits, labels, notices)
     target = _shaped(labels.values, shape)
+    if logits.moved is not None and labels.indices and target.shape != shape:
+        target = _follow(target, logits.moved)
     names = logits.names
     if names is not None and shape and len(names) != shape[class_axis % len(shape)]:
         raise XentError(
@@ -419,7 +464,16 @@ def load_batch(
         locate_labels=labels.locate,
         notices=tuple(notices),
         ids=None if logits.ids is None else tuple(logits.ids),
+        joined=joined,
     )
+
+
+def _follow(target: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """Class indices that point at the file's own columns, pointed at where those columns went."""
+    values = np.asarray(target)
+    whole = values.astype(np.int64) if values.dtype.kind == "f" else values
+    inside = (whole >= 0) & (whole < len(moved)) & (whole == values)
+    return np.where(inside, moved[np.clip(whole, 0, len(moved) - 1)], values)
 
 
 def _shaped(target: np.ndarray, logits_shape: tuple[int, ...]) -> np.ndarray:

@@ -28,9 +28,14 @@ def names_are_positions(class_names: Sequence[str] | None) -> bool:
     return not class_names or all(not is_number(n) or n == str(k) for k, n in enumerate(class_names))
 
 
+def read_as_indices(cells: Sequence[str], class_names: Sequence[str] | None) -> bool:
+    """Whether text labels are 0-based class indices (else class names), by the module's rule."""
+    return names_are_positions(class_names) and all(is_integer(c) for c in cells)
+
+
 def from_cells(cells: Sequence[str], class_names: Sequence[str] | None, locate: Locate) -> np.ndarray:
     """Class indices (int64) or index-valued floats from text labels, by the module's rule."""
-    if names_are_positions(class_names) and all(is_integer(c) for c in cells):
+    if read_as_indices(cells, class_names):
         values = np.array([float(c) for c in cells], dtype=np.float64)
         check_exact(values, locate, lambda row: cells[row])
         return values

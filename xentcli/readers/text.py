@@ -11,6 +11,7 @@ left undecided here, for the batch to settle by counting rows.
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import re
@@ -34,8 +35,8 @@ THOUSANDS = re.compile(r"^[-+]?\d{1,3}([,. '\u202f]\d{3})+([.,]\d+)?$")
 HEX_FLOAT = re.compile(r"^[-+]?0x[0-9a-f]*\.?[0-9a-f]*(p[-+]?\d+)?$", re.IGNORECASE)
 MISSING = {"na", "n/a", "nan", "null", "none", "nil", "inf", "-inf", "+inf", "infinity", "-infinity", "?", "-"}
 # Column names that hold row identifiers, never classes (pandas names an unnamed index "Unnamed: 0").
-ID_NAMES = re.compile(r"^(id|index|idx|row|row_?id|unnamed: \d+|.+[_ -]id)$", re.IGNORECASE)
-NOT_BLANK = re.compile(rb"\S")
+ID_NAMES = re.compile(r"^(?!(class|label|target|category)[_ -]id$)(id|index|idx|row|row_?id|unnamed: \d+|.+[_ -]id)$", re.IGNORECASE)
+NOT_BLANK = re.compile(rb"[^ \t\r\n]")  # as the C reader sees a line: blank holds only spaces, tabs, CR
 UTF8_BOM = b"\xef\xbb\xbf"
 PARSE_THREADS = min(8, os.cpu_count() or 1)
 PARSE_CHUNK_BYTES = 1 << 22
@@ -70,9 +71,24 @@ def _numeric(cell: str) -> bool:
     return bool(is_number(cell) or DECIMAL_COMMA.match(cell) or THOUSANDS.match(cell))
 
 
+def is_data_line(line: str) -> bool:
+    """Not blank and not a comment, exactly as the C reader decides (a form feed is data)."""
+    stripped = line.lstrip(" \t")
+    return bool(stripped) and stripped[0] not in "\r#"
+
+
+def _fraction(cell: str) -> bool:
+    """A finite number that is not whole: what a row of logits or probabilities holds."""
+    return is_number(cell) and math.isfinite(float(cell)) and not float(cell).is_integer()
+
+
 def is_name(cell: str) -> bool:
-    """A cell that names something: text that no reader would take for a number or a gap."""
-    return bool(cell) and not _numeric(cell) and cell.lower() not in MISSING and not HEX_FLOAT.match(cell)
+    """A cell that names something: text that no reader would take for a number or a gap
+    (nor digits of another script, which look like a number to a reader of that script)."""
+    return (
+        bool(cell) and not _numeric(cell) and cell.lower() not in MISSING and not HEX_FLOAT.match(cell)
+        and not cell.lstrip("+-").replace(".", "", 1).isnumeric()
+    )
 
 
 def clean(cell: str) -> str:
@@ -86,25 +102,33 @@ def is_positional(cells: Sequence[str]) -> bool:
 
 def header_verdict(first: list[str], second: list[str] | None) -> bool | None:
     """Whether the first row is a header: True, False, or None when only the row
-    counts can tell (pandas' ``0`` above integers, ``label`` above names)."""
+    counts can tell (pandas' ``0`` above integers, ``label`` above names).
+
+    A header holds names, and may hold class numbers (pandas' column index
+    ``0,1,2``, or scikit-learn's ``classes_`` such as ``1,2,3``), each once."""
     lead = next((k for k, cell in enumerate(first) if cell), len(first))
     cells = first[lead:]
     if not cells:
         return False
     names = [is_name(cell) for cell in cells]
-    positional = [cell == str(k) for k, cell in enumerate(cells)]
-    if not all(n or p for n, p in zip(names, positional)):
-        return False  # a number, a gap, NA: data (and a bad cell the reader will name)
+    numbers = [not name and cell.isdigit() for name, cell in zip(names, cells)]
+    if not all(n or w for n, w in zip(names, numbers)):
+        return False  # a fraction, a gap, NA: data (and a bad cell the reader will name)
+    counted = [cell for cell, w in zip(cells, numbers) if w]
+    if len(set(counted)) != len(counted):
+        return False  # a repeated number is data, not a class
     if second is None or len(second) != len(first):
         return any(names) or (lead > 0)
     below = second[lead:]
     if any(n and _numeric(b) for n, b in zip(names, below)):
         return True  # a name above a number
-    if any(p and _numeric(b) and not is_integer(b) for p, b in zip(positional, below)):
-        return True  # pandas' column index above non-integer numbers
+    if len(cells) > 1 and any(w and _fraction(b) for w, b in zip(numbers, below)):
+        return True  # class numbers above non-integer numbers (a row of logits or probabilities)
     if lead:
         return True  # pandas' index column (an empty first cell) under names
-    return None
+    if all(names) or is_positional(cells):
+        return None  # names above names, or pandas' 0,1,… above whole numbers: the row counts decide
+    return False
 
 
 @dataclass(frozen=True)
@@ -136,7 +160,7 @@ class TextTable:
         text = decode(self.name, self.data[self.body_start :], first_line)
         lines, numbers = [], []
         for number, line in enumerate(text.split("\n"), start=first_line):
-            if line.strip() and not line.lstrip().startswith("#"):
+            if is_data_line(line):
                 lines.append(line.rstrip("\r"))
                 numbers.append(number)
         return lines, numbers
@@ -360,7 +384,7 @@ class TextStream:
         number = count_newlines(self.table.data, 0, start) + 1
         lines, numbers = [], []
         for offset, line in enumerate(decode(self.table.name, self.table.data[start:end], number).split("\n")):
-            if line.strip() and not line.lstrip().startswith("#"):
+            if is_data_line(line):
                 lines.append(line.rstrip("\r"))
                 numbers.append(number + offset)
         return lines, numbers
@@ -442,8 +466,9 @@ def id_columns(header: Sequence[str] | None, ids: Sequence[str] = ()) -> tuple[i
     if header is None:
         return ()
     lead = next((k for k, cell in enumerate(header) if cell), 0)
+    by_name = "none" not in ids  # --id-col none: only pandas' unnamed index columns are ids
     return tuple(
-        k for k, cell in enumerate(header) if k < lead or ID_NAMES.match(cell) or cell in ids
+        k for k, cell in enumerate(header) if k < lead or (by_name and ID_NAMES.match(cell)) or cell in ids
     )
 
 
