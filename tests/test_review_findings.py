@@ -300,3 +300,13 @@ def test_a_form_feed_line_is_the_same_row_on_every_path(tmp_path, streamed):
     np.savetxt(tmp_path / "y.csv", np.zeros(81), fmt="%d")  # the form-feed line is a row, as the C reader counts it
     line = error_line(xent("compute", tmp_path / "x.csv", tmp_path / "y.csv"))
     assert "x.csv:41" in line
+
+
+def test_compare_says_a_notice_once(tmp_path, batch):
+    logits, target = batch
+    np.save(tmp_path / "A.npy", logits)
+    np.save(tmp_path / "B.npy", logits * 0.5)
+    pd.Series(target).to_csv(tmp_path / "Y.csv", index=False)  # its header `0` is said
+    result = xent("compare", tmp_path / "A.npy", tmp_path / "B.npy", tmp_path / "Y.csv", "--format", "value")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("is a header") == 1

@@ -303,15 +303,26 @@ class Computed:
     files: list[dict[str, Any]] | None
 
 
-def _compute(settings: Settings, keep_rows: bool, metrics: bool, order: tuple[str, ...] | None = None) -> Computed:
+def _compute(
+    settings: Settings, keep_rows: bool, metrics: bool, order: tuple[str, ...] | None = None,
+    said: set[str] | None = None,
+) -> Computed:
     """Read the batch (or the bundled example) and compute its loss.
 
     `keep_rows` keeps every row's numbers; without it memory stays bounded
     however many rows there are. LOGITS and LABELS may each name several
     files (a glob, or a comma-separated list): shards.py pairs them and runs
     them one at a time into one result. `order` puts the columns in another
-    model's class order (compare), integer labels following their columns.
+    model's class order (compare), integer labels following their columns;
+    notices already in `said` are not said again (compare reads LABELS twice).
     """
+    said = set() if said is None else said
+
+    def notice(messages) -> None:
+        fresh = tuple(message for message in messages if message not in said)
+        said.update(fresh)
+        _say(fresh, settings)
+
     from . import shards
     from .readers import ReadOptions, example_batch, read_class_weights, read_sample_weights
 
@@ -342,7 +353,7 @@ def _compute(settings: Settings, keep_rows: bool, metrics: bool, order: tuple[st
         ignore_index=settings.ignore_index,
     )
     done, result = shards.run(
-        plan, engine, notice=lambda messages: _say(tuple(messages), settings),
+        plan, engine, notice=notice,
         warn=lambda messages, prefix: _warn(tuple(messages), settings, prefix),
     )
     first = done[0]
@@ -608,10 +619,11 @@ def compare(
         raise XentError("compare needs LABELS: xent compare BASE NEW LABELS")
     check_reduction(settings.reduction)
     inputs = tuple(settings.input if kind is None else kind.value for kind in (base_input, new_input))
-    base_run = _compute(replace(settings, input=inputs[0]), keep_rows=True, metrics=False)
+    said: set[str] = set()
+    base_run = _compute(replace(settings, input=inputs[0]), keep_rows=True, metrics=False, said=said)
     # The new model's columns in the base model's class order, and its rows in the base's row order (by id).
     order = None if settings.classes else base_run.batch.class_names
-    new_run = _compute(replace(settings, logits=new, input=inputs[1]), keep_rows=True, metrics=False, order=order)
+    new_run = _compute(replace(settings, logits=new, input=inputs[1]), keep_rows=True, metrics=False, order=order, said=said)
     if base_run.files or new_run.files:
         raise XentError("compare takes one file per model")
     base_batch = base_run.batch

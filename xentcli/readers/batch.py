@@ -271,7 +271,7 @@ def _settle_header(
     if count == rows + 1:
         notices.append(
             f"{table.name}:{table.header_line}: the first line {first!r} is a header "
-            f"(the file has one line more than the {rows} rows of {logits_name}; --no-header says otherwise)"
+            f"(the file has one line more than the {rows} rows of logits; --no-header says otherwise)"
         )
         return table.with_header(options.ids)
     if count == rows:
