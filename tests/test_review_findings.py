@@ -310,3 +310,13 @@ def test_compare_says_a_notice_once(tmp_path, batch):
     result = xent("compare", tmp_path / "A.npy", tmp_path / "B.npy", tmp_path / "Y.csv", "--format", "value")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("is a header") == 1
+
+
+def test_class_weights_under_pandas_header_are_settled_by_counting(tmp_path, batch):
+    logits, target = batch
+    np.save(tmp_path / "L.npy", logits)
+    np.save(tmp_path / "Y.npy", target)
+    pd.Series([1.0, 2.0, 3.0]).to_csv(tmp_path / "w.csv", index=False)  # writes 0, then 1.0, 2.0, 3.0
+    result = xent("compute", tmp_path / "L.npy", tmp_path / "Y.npy", "--weight", tmp_path / "w.csv", "--format", "value")
+    assert float(result.stdout) == pytest.approx(torch_loss(logits, target, [1, 2, 3]), rel=1e-12)
+    assert "is a header" in result.stderr

@@ -31,6 +31,14 @@ class ClassWeights:
     values: np.ndarray | None = None
     keys: tuple[str, ...] | None = None
     balanced: bool = False
+    # a first line that may be pandas' header (`0`, as pd.Series(w).to_csv(index=False) writes): counts decide
+    maybe_header: bool = False
+
+    def header_notice(self, classes: int) -> str | None:
+        """Said when the count of values reads the first line as a header."""
+        if self.maybe_header and self.values is not None and len(self.values) == classes + 1:
+            return f"{self.source}:1: the first line is a header (the file has one value more than the {classes} classes)"
+        return None
 
     def resolve(
         self, class_names: Sequence[str] | None, classes: int, targets: Sequence[Labels] = (), ignore_index: int = -100
@@ -39,7 +47,7 @@ class ClassWeights:
         if self.balanced:
             return balanced(targets, classes, ignore_index)
         if self.keys is None:
-            return self.values
+            return self.values[1:] if self.header_notice(classes) else self.values
         if all(is_number(k) for k in self.keys) and not (class_names and set(self.keys) <= set(class_names)):
             lookup = {str(int(float(k))): k for k in self.keys}
             names = [str(k) for k in range(classes)]
@@ -99,7 +107,8 @@ def read_class_weights(text: str) -> ClassWeights:
             keys = table.cells(columns[0])
             if not all(is_number(k) for k in keys):
                 return ClassWeights(source.name, values=table.numbers(columns[1:]).reshape(-1), keys=tuple(keys))
-    return ClassWeights(source.name, values=read_vector(text, "--weight"))
+    maybe_header = table is not None and table.undecided and table.data_columns() == range(1)
+    return ClassWeights(source.name, values=read_vector(text, "--weight"), maybe_header=maybe_header)
 
 
 def _is_file(text: str) -> bool:
