@@ -47,4 +47,8 @@ def test_every_format_has_a_writer():
     from xentcli import render
     from xentcli.choices import FORMATS
 
+    from xentcli import render_explain
+
     assert set(render.WRITERS) | {"table"} == set(FORMATS["compute"])
+    assert set(render_explain.WRITERS) | {"table"} == set(FORMATS["explain"])
+    assert set(render.COMPARE_WRITERS) | {"table"} == set(FORMATS["compare"])

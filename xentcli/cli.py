@@ -551,10 +551,8 @@ def explain(
         sample_weight=None if sample_weights is None else float(sample_weights[position]),
         torch_batch_loss=None if settings.convention == "torch" else _torch_batch_loss(batch, weight, settings),
     )
-    if settings.format == "json":
-        write_output(render_explain.to_json(explanation), settings.output)
-    elif settings.format == "markdown":
-        write_output(render_explain.to_markdown(explanation, settings.precision), settings.output)
+    if settings.format in render_explain.WRITERS:
+        write_output(render_explain.WRITERS[settings.format](explanation, settings.precision), settings.output)
     else:
         _print(render_explain.table(explanation, settings.precision), settings.output)
 
@@ -629,15 +627,8 @@ def compare(
     base_batch = base_run.batch
     new_result = _aligned(new_run.result, new_run.batch, base_batch, new)
     comparison = compare_results(base_run.result, new_result, resamples=resamples, seed=seed)
-    if settings.format == "json":
-        import json
-
-        data = render.comparison_dict(comparison, base, new, inputs)
-        write_output(json.dumps(data, indent=2) + "\n", settings.output)
-    elif settings.format == "csv":
-        write_output(render.comparison_csv(comparison), settings.output)
-    elif settings.format == "value":
-        write_output(f"{comparison.difference!r}\n", settings.output)
+    if settings.format in render.COMPARE_WRITERS:
+        write_output(render.COMPARE_WRITERS[settings.format](comparison, base, new, inputs), settings.output)
     else:
         table = render.comparison_table(comparison, base, new, settings.precision, base_batch.class_names, inputs)
         _print(table, settings.output)

@@ -709,3 +709,15 @@ def comparison_table(
                          Text(change, style="red"))
         parts += [Text(""), grid]
     return Group(*parts)
+
+
+def _comparison_json(comparison, base: str, new: str, inputs) -> str:
+    return json.dumps(comparison_dict(comparison, base, new, inputs), indent=2) + "\n"
+
+
+# format -> writer(comparison, base name, new name, input kinds): the machine formats of `xent compare`
+COMPARE_WRITERS = {
+    "json": _comparison_json,
+    "csv": lambda comparison, base, new, inputs: comparison_csv(comparison),
+    "value": lambda comparison, base, new, inputs: f"{comparison.difference!r}\n",
+}

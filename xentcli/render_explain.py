@@ -323,3 +323,10 @@ def as_dict(e: Explanation) -> dict[str, Any]:
 
 def to_json(e: Explanation) -> str:
     return json.dumps(as_dict(e), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+# format -> writer(explanation, precision): the machine formats of `xent explain` (the table is drawn by `table`)
+WRITERS = {
+    "json": lambda e, precision: to_json(e),
+    "markdown": to_markdown,
+}
