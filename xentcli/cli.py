@@ -276,13 +276,6 @@ class Settings:
 
         return LossSpec(self.input, self.reduction, self.ignore_index, self.label_smoothing, self.convention, self.dtype)
 
-    def moved(self) -> list[tuple[str, Any, str]]:
-        """(setting, value, where from) for every setting that moves the number and is not a default."""
-        return [
-            (name, getattr(self, name), self.sources[name])
-            for name in NUMBER_SETTINGS
-            if name in self.sources
-        ]
 
 
 def _given(ctx: typer.Context) -> dict[str, Any]:
@@ -316,15 +309,15 @@ def _compute(
     model's class order (compare), integer labels following their columns;
     notices already in `said` are not said again (compare reads LABELS twice).
     """
+    from . import shards
+    from .readers import ReadOptions, example_batch, read_class_weights, read_sample_weights
+
     said = set() if said is None else said
 
     def notice(messages) -> None:
         fresh = tuple(message for message in messages if message not in said)
         said.update(fresh)
         _say(fresh, settings)
-
-    from . import shards
-    from .readers import ReadOptions, example_batch, read_class_weights, read_sample_weights
 
     class_weights = read_class_weights(settings.weight) if settings.weight else None
     sample = read_sample_weights(settings.sample_weight) if settings.sample_weight else None
@@ -608,7 +601,7 @@ def compare(
     Each model may hold its own kind of output (--base-input, --new-input):
     a random forest's probabilities against a network's logits, say."""
     from . import render
-    from .compare import check_reduction
+    from .compare import aligned, check_reduction
     from .compare import compare as compare_results
 
     settings = Settings.resolve({**_given(ctx), "logits": base}, FORMATS["compare"])
@@ -625,7 +618,7 @@ def compare(
     if base_run.files or new_run.files:
         raise XentError("compare takes one file per model")
     base_batch = base_run.batch
-    new_result = _aligned(new_run.result, new_run.batch, base_batch, new)
+    new_result = aligned(new_run.result, new_run.batch, base_batch, new)
     comparison = compare_results(base_run.result, new_result, resamples=resamples, seed=seed)
     if settings.format in render.COMPARE_WRITERS:
         write_output(render.COMPARE_WRITERS[settings.format](comparison, base, new, inputs), settings.output)
@@ -635,28 +628,6 @@ def compare(
     if fail_if_worse is not None and not comparison.difference <= fail_if_worse:
         _notice(f"the new loss is worse by {comparison.difference!r}, more than --fail-if-worse {fail_if_worse!r}")
         raise typer.Exit(ExitCode.GATE_FAILED)
-
-
-def _aligned(result, batch, base_batch, name: str):
-    """A model's per-row numbers in the base model's row order, when both carry row ids
-    (each model's labels joined on them); one model alone with ids is refused."""
-    import numpy as np
-
-    ids, base_ids = batch.ids, base_batch.ids
-    if (ids is None) != (base_ids is None):
-        alone = name if base_ids is None else base_batch.logits_name
-        raise XentError("only this model's rows carry ids: the two models' rows cannot be lined up", alone)
-    if ids is None or ids == base_ids:
-        return result
-    if not (batch.joined and base_batch.joined):
-        raise XentError("the models' rows are in different orders (by id), and the labels have no ids to join them on", name)
-    where = {key: k for k, key in enumerate(ids)}
-    missing = next((key for key in base_ids if key not in where), None)
-    if missing is not None or len(ids) != len(base_ids):
-        raise XentError(f"the models' row ids differ (id {missing!r} of the base is not here)", name)
-    order = np.array([where[key] for key in base_ids])
-    per_row = ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")
-    return replace(result, **{name: getattr(result, name)[order] for name in per_row})
 
 
 def _torch_batch_loss(batch, weight, settings: Settings) -> float:

@@ -10,7 +10,8 @@ time, so memory stays bounded for any number of rows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -100,3 +101,23 @@ def _bootstrap(base: Result, new: Result, resamples: int, confidence: float, see
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(differences, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def aligned(result: Result, batch: Any, base_batch: Any, name: str) -> Result:
+    """A model's per-row numbers in the base model's row order, when both carry row ids
+    (each model's labels joined on them); one model alone with ids is refused."""
+    ids, base_ids = batch.ids, base_batch.ids
+    if (ids is None) != (base_ids is None):
+        alone = name if base_ids is None else base_batch.logits_name
+        raise XentError("only this model's rows carry ids: the two models' rows cannot be lined up", alone)
+    if ids is None or ids == base_ids:
+        return result
+    if not (batch.joined and base_batch.joined):
+        raise XentError("the models' rows are in different orders (by id), and the labels have no ids to join them on", name)
+    where = {key: k for k, key in enumerate(ids)}
+    missing = next((key for key in base_ids if key not in where), None)
+    if missing is not None or len(ids) != len(base_ids):
+        raise XentError(f"the models' row ids differ (id {missing!r} of the base is not here)", name)
+    order = np.array([where[key] for key in base_ids])
+    per_row = ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")
+    return replace(result, **{array: getattr(result, array)[order] for array in per_row})

@@ -70,3 +70,20 @@ def shortest_distinct(names: list[str]) -> int:
     while length > 2 and len({abbreviate(n, length - 1) for n in names}) == len(names):
         length -= 1
     return length
+
+
+EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(share: float, width: int) -> str:
+    """A horizontal bar of share * width cells, to eighths of a cell."""
+    if not math.isfinite(share) or share <= 0:
+        return ""
+    eighths = round(min(share, 1.0) * width * 8)
+    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def json_number(value: float) -> float | None:
+    """JSON has no NaN or infinity: those become null."""
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .display import abbreviate, fixed, printable, shortest_distinct, signed
+from .display import abbreviate, bar, fixed, json_number, printable, shortest_distinct, signed
 from .readers import Batch, class_name
 from .loss import Result
 
@@ -43,31 +43,25 @@ class Report:
         return len(self.result.shape) > 1
 
 
-def _number(value: float) -> float | None:
-    """JSON has no NaN or infinity: those become null."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
     """The JSON object of SPEC §5 (schema version 1); the writers stream per_row instead."""
     result = report.result
     loss = result.loss
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "loss": None if loss is None else _number(loss),
+        "loss": None if loss is None else json_number(loss),
         "nan": loss is not None and math.isnan(loss),
         "inf": loss is not None and math.isinf(loss),
         "reduction": result.reduction,
-        "sum": _number(result.sum),
-        "mean": _number(result.mean),
-        "weight_sum": _number(result.weight_sum),
+        "sum": json_number(result.sum),
+        "mean": json_number(result.mean),
+        "weight_sum": json_number(result.weight_sum),
         "rows": result.rows,
         "classes": result.classes,
         "ignored": result.ignored,
-        "accuracy": _number(result.accuracy),
-        "perplexity": _number(result.perplexity),
-        "bits": _number(result.bits),
+        "accuracy": json_number(result.accuracy),
+        "perplexity": json_number(result.perplexity),
+        "bits": json_number(result.bits),
         "soft_labels": result.soft,
         "backend": result.backend,
         "device": result.device,
@@ -81,7 +75,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
     if result.metrics is not None:
         data["metrics"] = _metrics(result.metrics, report.batch.class_names)
     if report.files:
-        data["files"] = [{k: _number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
+        data["files"] = [{k: json_number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row:
         data["per_row"] = list(_per_row(report))
     return data
@@ -95,7 +89,7 @@ def _metrics(metrics, class_names: Sequence[str] | None) -> dict[str, Any]:
         if isinstance(value, list):
             return [clean(v) for v in value]
         if isinstance(value, (float, np.floating)):
-            return _number(value)
+            return json_number(value)
         return value
 
     return clean(
@@ -124,9 +118,9 @@ def _per_row(report: Report):
         row: dict[str, Any] = {
             "row": position,
             "target": int(result.target[position]),
-            "p_target": _number(p_target[position]),
-            "log_p_target": _number(result.log_p_target[position]),
-            "loss": _number(result.losses[position]),
+            "p_target": json_number(p_target[position]),
+            "log_p_target": json_number(result.log_p_target[position]),
+            "loss": json_number(result.losses[position]),
             "pred": int(result.pred[position]),
         }
         if report.extra_dims:
@@ -551,11 +545,6 @@ def _nearby(where: str) -> str:
     return relative if len(relative) < len(where) else where
 
 
-def _bar(share: float, width: int = BAR) -> str:
-    cells = round(share * width * 8)
-    return "█" * (cells // 8) + (" ▏▎▍▌▋▊▉"[cells % 8] if cells % 8 else "")
-
-
 def pictures(metrics, precision: int, width: int = 80):
     """Per-row losses as a histogram, and calibration as a reliability diagram.
 
@@ -577,16 +566,16 @@ def pictures(metrics, precision: int, width: int = 80):
     ]
     everything = loss_rows + calibration_rows
     widest = max(len(low) for low, _, _ in everything) + max(len(text) for _, _, text in everything)
-    bar = max(8, min(BAR, width - LABEL_WIDTH - widest - 3))
+    bar_width = max(8, min(BAR, width - LABEL_WIDTH - widest - 3))
 
     def grid(title: str, lines) -> Table:
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", min_width=LABEL_WIDTH)
         table.add_column(justify="right")
-        table.add_column(style="cyan", min_width=bar)
+        table.add_column(style="cyan", min_width=bar_width)
         table.add_column()
         for k, (span, share, text) in enumerate(lines):
-            table.add_row(title if k == 0 else "", span, _bar(share, bar), text)
+            table.add_row(title if k == 0 else "", span, bar(share, bar_width), text)
         return table
 
     return Group(grid("loss per row", loss_rows), Text(""), grid("calibration", calibration_rows))
@@ -618,18 +607,18 @@ def comparison_dict(
     base, new = comparison.base, comparison.new
     return {
         "schema_version": SCHEMA_VERSION,
-        "base": {"logits": base_name, "input": inputs[0], "loss": _number(base.loss), "accuracy": _number(base.accuracy)},
-        "new": {"logits": new_name, "input": inputs[1], "loss": _number(new.loss), "accuracy": _number(new.accuracy)},
+        "base": {"logits": base_name, "input": inputs[0], "loss": json_number(base.loss), "accuracy": json_number(base.accuracy)},
+        "new": {"logits": new_name, "input": inputs[1], "loss": json_number(new.loss), "accuracy": json_number(new.accuracy)},
         "reduction": base.reduction,
-        "difference": _number(comparison.difference),
-        "interval": {"low": _number(comparison.low), "high": _number(comparison.high),
+        "difference": json_number(comparison.difference),
+        "interval": {"low": json_number(comparison.low), "high": json_number(comparison.high),
                      "confidence": comparison.confidence, "resamples": comparison.resamples,
                      "method": "paired bootstrap (Poisson)"},
         "significant": comparison.significant,
         "rows": base.rows,
         "worst_rows": [
-            {"row": int(r), "target": int(base.target[r]), "base_loss": _number(base.losses[r]),
-             "new_loss": _number(new.losses[r]), "change": _number(float(new.losses[r]) - float(base.losses[r]))}
+            {"row": int(r), "target": int(base.target[r]), "base_loss": json_number(base.losses[r]),
+             "new_loss": json_number(new.losses[r]), "change": json_number(float(new.losses[r]) - float(base.losses[r]))}
             for r in comparison.worst_rows
         ],
     }

@@ -13,21 +13,12 @@ from typing import Any
 import numpy as np
 
 from .conventions import get as get_convention
-from .display import fixed, printable
+from .display import bar, fixed, json_number, printable
 from .explain import Explanation
 
 MAX_CLASS_ROWS = 12
 TOP_K = 5
 BAR_WIDTH = 20
-EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def bar(p: float, width: int = BAR_WIDTH) -> str:
-    """A horizontal bar of p * width cells, to eighths of a cell."""
-    if not math.isfinite(p) or p <= 0:
-        return ""
-    eighths = round(min(p, 1.0) * width * 8)
-    return "█" * (eighths // 8) + (EIGHTHS[eighths % 8] if eighths % 8 else "")
 
 
 def shown_classes(e: Explanation) -> tuple[list[int], int]:
@@ -64,7 +55,7 @@ def class_table(e: Explanation, precision: int) -> tuple[list[str], list[list[st
             cells += [f(e.logits[c]), f(e.shifted[c]), f(e.exp[c])]
         else:
             cells += [f(e.logits[c])]
-        cells += [f(e.softmax[c]), bar(float(e.softmax[c])), f(e.log_softmax[c])]
+        cells += [f(e.softmax[c]), bar(float(e.softmax[c]), BAR_WIDTH), f(e.log_softmax[c])]
         if e.soft_labels is not None:
             cells += [f(e.soft_labels[c]), f(e.soft_terms[c])]
         elif e.weight is not None:
@@ -262,13 +253,8 @@ def to_markdown(e: Explanation, precision: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _number(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _vector(values: np.ndarray | None) -> list[float | None] | None:
-    return None if values is None else [_number(v) for v in values]
+    return None if values is None else [json_number(v) for v in values]
 
 
 def as_dict(e: Explanation) -> dict[str, Any]:
@@ -284,29 +270,29 @@ def as_dict(e: Explanation) -> dict[str, Any]:
         "target_name": None if e.soft_labels is not None or e.ignored else e.class_name(e.target),
         "ignored": e.ignored,
         "logits": _vector(e.logits),
-        "max": None if e.max is None else _number(e.max),
+        "max": None if e.max is None else json_number(e.max),
         "shifted": _vector(e.shifted),
         "exp": _vector(e.exp),
-        "sum_exp": None if e.sum_exp is None else _number(e.sum_exp),
-        "log_sum_exp": _number(e.log_sum_exp),
+        "sum_exp": None if e.sum_exp is None else json_number(e.sum_exp),
+        "log_sum_exp": json_number(e.log_sum_exp),
         "softmax": _vector(e.softmax),
         "log_softmax": _vector(e.log_softmax),
-        "log_p_target": _number(e.log_p_target),
-        "loss": _number(e.loss),
-        "second_route": _number(e.second_route),
-        "torch_loss": None if e.torch_loss is None else _number(e.torch_loss),
-        "engine_loss": _number(e.engine_loss),
+        "log_p_target": json_number(e.log_p_target),
+        "loss": json_number(e.loss),
+        "second_route": json_number(e.second_route),
+        "torch_loss": None if e.torch_loss is None else json_number(e.torch_loss),
+        "engine_loss": json_number(e.engine_loss),
         "reduction": e.reduction,
-        "batch_loss": _number(e.batch_loss),
-        "batch_sum": _number(e.batch_sum),
-        "weight_sum": _number(e.weight_sum),
-        "share": _number(e.share),
+        "batch_loss": json_number(e.batch_loss),
+        "batch_sum": json_number(e.batch_sum),
+        "weight_sum": json_number(e.weight_sum),
+        "share": json_number(e.share),
         "rank": e.rank,
         "convention": e.convention,
         "departures": list(e.departures),
     }
     if e.convention != "torch":
-        data["torch_batch_loss"] = None if e.torch_batch_loss is None else _number(e.torch_batch_loss)
+        data["torch_batch_loss"] = None if e.torch_batch_loss is None else json_number(e.torch_batch_loss)
     if e.sample_weight is not None:
         data["sample_weight"] = e.sample_weight
     if e.weight is not None:
@@ -314,7 +300,7 @@ def as_dict(e: Explanation) -> dict[str, Any]:
         data["target_weight"] = None if e.soft_labels is not None else e.target_weight
     if e.label_smoothing:
         data["label_smoothing"] = e.label_smoothing
-        data["smoothing_term"] = None if e.smoothing_term is None else _number(e.smoothing_term)
+        data["smoothing_term"] = None if e.smoothing_term is None else json_number(e.smoothing_term)
     if e.soft_labels is not None:
         data["soft_labels"] = _vector(e.soft_labels)
         data["soft_terms"] = _vector(e.soft_terms)

@@ -117,8 +117,9 @@ def run_shard(shard_plan: Plan, index: int, offset: int, engine: Engine) -> Shar
         sample = sample[offset : offset + rows.positions]
         if len(sample) < rows.positions:
             raise XentError(f"--sample-weight has {len(shard_plan.sample)} values but the files have more rows")
-    if shard_plan.class_weights is not None and shard_plan.class_weights.header_notice(rows.classes):
-        batch = replace(batch, notices=(*batch.notices, shard_plan.class_weights.header_notice(rows.classes)))
+    said = None if shard_plan.class_weights is None else shard_plan.class_weights.header_notice(rows.classes)
+    if said:
+        batch = replace(batch, notices=(*batch.notices, said))
     return Shard(batch, weight, sample, engine(batch, weight, sample, several))
 
 

@@ -164,16 +164,12 @@ def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
         with file_errors(path), open(path, "rb") as file:
             head = file.read(8)
         compressed = _compression(head)
-        if compressed is None:
-            fmt = _by_magic(head) if not head.startswith(NPZ.magic) else None
-    if compressed is not None:
+        if compressed is None and not head.startswith(NPZ.magic):
+            fmt = _by_magic(head)
+    if compressed is not None or fmt is None:  # to inflate, or a zip to tell NPZ from torch's by its members
         with file_errors(path):
             data = Path(path).read_bytes()
-        return _read_data(path, decompress(path, compressed, data, options.max_bytes), fmt, options)
-    if fmt is None:  # a zip without a telling suffix: NPZ or torch
-        with file_errors(path):
-            data = Path(path).read_bytes()
-        return _read_data(path, data, None, options)
+        return _read_data(path, data, fmt, options, compressed)
     module = _module(fmt)
     if hasattr(module, "read_path"):
         return module.read_path(path, options)
@@ -182,10 +178,13 @@ def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
     return module.read(path, data, options)
 
 
-def _read_data(name: str, data: bytes, fmt: Format | None, options: ReadOptions) -> Source:
-    """Bytes in memory: undo compression, then read them as `fmt` or as their magic says."""
-    compressed = _compression(data[:8])
-    if compressed is not None and (fmt is None or fmt is TEXT):
+def _read_data(
+    name: str, data: bytes, fmt: Format | None, options: ReadOptions, compressed: str | None = None
+) -> Source:
+    """Bytes in memory: undo compression (`compressed`, else as the magic says), then
+    read them as `fmt` or as their magic says."""
+    compressed = compressed or _compression(data[:8])
+    if compressed is not None:
         data = decompress(name, compressed, data, options.max_bytes)
     return _module(fmt or _by_magic(data[:4096] if data.startswith(b"PK") else data[:8])).read(name, data, options)
 

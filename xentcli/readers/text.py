@@ -16,7 +16,7 @@ import mmap
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Union
 
@@ -152,6 +152,7 @@ class TextTable:
     header_start: int | None = None
     # None: the first row may be a header or data, for the batch to decide by row counts.
     undecided: bool = False
+    _cells: dict[int, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
     def _numbered_lines(self) -> tuple[list[str], list[int]]:
@@ -287,14 +288,16 @@ class TextTable:
         return self.cells(column)
 
     def cells(self, column: int) -> list[str]:
-        """One column's text cells, unquoted."""
-        cells = []
-        for row, line in enumerate(self._lines()):
-            parts = split(line, self.delimiter)
-            if len(parts) != self.width:
-                self._ragged(row, len(parts))
-            cells.append(clean(parts[column]))
-        return cells
+        """One column's text cells, unquoted (read once: ids are looked at more than once)."""
+        if column not in self._cells:
+            cells = []
+            for row, line in enumerate(self._lines()):
+                parts = split(line, self.delimiter)
+                if len(parts) != self.width:
+                    self._ragged(row, len(parts))
+                cells.append(clean(parts[column]))
+            self._cells[column] = cells
+        return self._cells[column]
 
     def _lines(self) -> Iterator[str]:
         """The data lines, decoded one chunk at a time for a large file."""
