@@ -28,7 +28,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import xentcli  # noqa: E402
-from xentcli import backends  # noqa: E402
+from xentcli.engine import backends  # noqa: E402
 
 
 def timed(function, repeats: int = 3) -> tuple[float, object]:

@@ -63,7 +63,7 @@ def test_torch_backend_probability_inputs(device, kind):
 @pytest.mark.parametrize("device", DEVICES)
 def test_torch_backend_blocks_cover_every_row(device, monkeypatch):
     """Many small blocks give the same numbers as one."""
-    from xentcli import backends
+    from xentcli.engine import backends
 
     monkeypatch.setattr(backends, "TORCH_CPU_BLOCK_BYTES", 256)
     monkeypatch.setattr(backends, "CUDA_BLOCK_BYTES", 256)
@@ -153,7 +153,7 @@ def test_json_names_the_device():
 
 
 def test_device_auto_waits_for_inputs_big_enough_to_pay_for_cuda(monkeypatch):
-    from xentcli import backends
+    from xentcli.engine import backends
 
     for threads in (2, 8):
         monkeypatch.setattr(backends.NumpyOps, "threads", threads)

@@ -21,7 +21,7 @@ from sklearn.metrics import log_loss
 
 import xentcli
 from conftest import assert_user_error, xent
-from xentcli.compare import compare
+from xentcli.engine.compare import compare
 
 EPS = np.finfo(np.float64).eps
 

@@ -32,7 +32,7 @@ jax.config.update("jax_enable_x64", True)  # so that Keras and optax compute in 
 import xentcli
 from cases import GRID, GRID_NAMES, make_case
 from conftest import SAMPLES, assert_user_error, write_csv, xent
-from xentcli.explain import explain_row
+from xentcli.engine.explain import explain_row
 
 ce = xentcli.cross_entropy
 KERAS_PROBS = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import xentcli
 from cases import GRID, GRID_NAMES, TOLERANCE, make_case
 from conftest import SAMPLES, SEED_LOG_SOFTMAX, assert_user_error, write_csv, xent
-from xentcli.explain import explain_row
+from xentcli.engine.explain import explain_row
 
 SEED = (SAMPLES / "logits.csv", SAMPLES / "labels.csv")
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import xentcli
+import xentcli.engine.core
 from conftest import SAMPLES, assert_user_error, write_csv, xent, xent_json
-from xentcli import render
+from xentcli.render import output
 
 
 def digest(path) -> tuple[str, float]:
@@ -43,7 +43,7 @@ def test_output_file_stays_whole_when_writing_fails(tmp_path, monkeypatch):
     def broken_replace(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(render.os, "replace", broken_replace)
+    monkeypatch.setattr(output.os, "replace", broken_replace)
     result = xent("compute", SAMPLES / "logits.csv", SAMPLES / "labels.csv", "-f", "json", "-o", out)
     assert_user_error(result, f"{out}: cannot write")
     assert out.read_text() == "previous"
@@ -71,7 +71,7 @@ def test_unexpected_errors_are_one_line_with_the_traceback_on_request(monkeypatc
     def boom(*args, **kwargs):
         raise RuntimeError("synthetic failure")
 
-    monkeypatch.setattr(xentcli.loss, "_run_blocks", boom)
+    monkeypatch.setattr(xentcli.engine.core, "run_blocks", boom)
     result = xent("compute", SAMPLES / "logits.csv", SAMPLES / "labels.csv")
     assert result.exit_code == 70 and "Traceback" not in result.stderr
     assert result.stderr == "xent: error: internal error: RuntimeError: synthetic failure (a bug in xent: --debug shows the traceback)\n"

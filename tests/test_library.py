@@ -38,7 +38,7 @@ def test_rows_at_gives_the_rows_of_the_whole_run():
 
 
 def test_many_shards_from_python_as_from_the_command_line(tmp_path):
-    from xentcli import shards
+    from xentcli.engine import shards
     from xentcli.readers import ReadOptions
 
     rng = np.random.default_rng(2)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import xentcli
 from conftest import SAMPLES, assert_user_error, xent, xent_json
-from xentcli.metrics import LOSS_EDGES, MetricOptions
+from xentcli.engine.metrics import LOSS_EDGES, MetricOptions
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ def test_metrics_match_hand_computations(batch, backend, device):
 
 
 def test_metrics_add_up_across_blocks_and_files(batch, monkeypatch):
-    from xentcli import backends
-    from xentcli.loss import combine
+    from xentcli.engine import backends
+    from xentcli.engine import combine
 
     logits, target = batch
     options = MetricOptions(top_k=2, by_class=True)
@@ -144,7 +144,7 @@ def test_compare_reports_both_losses_the_difference_and_its_interval(models):
 
 def test_bootstrap_interval_matches_a_plain_resampling(models):
     """The Poisson bootstrap's interval agrees with the classic one to within resampling noise."""
-    from xentcli.compare import compare
+    from xentcli.engine.compare import compare
 
     folder, base, new, target = models
     a = xentcli.cross_entropy(base, target)

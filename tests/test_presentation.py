@@ -13,7 +13,7 @@ import typer
 
 from conftest import SAMPLES, SEED_LOGITS, SEED_TARGETS, write_csv, xent, xent_json
 from xentcli.cli import app
-from xentcli.display import abbreviate, fixed, printable, shortest_distinct, signed
+from xentcli.render.display import abbreviate, fixed, printable, shortest_distinct, signed
 
 SEED = (SAMPLES / "logits.csv", SAMPLES / "labels.csv")
 IRIS = ["setosa", "versicolor", "virginica"]
@@ -221,9 +221,9 @@ def test_iris_through_a_rich_console_of_each_width(iris):
 
     from xentcli import load_batch
     from xentcli import cross_entropy
-    from xentcli.loss import softmax as xent_softmax
-    from xentcli.metrics import MetricOptions
-    from xentcli.render import Report, table
+    from xentcli.engine import softmax as xent_softmax
+    from xentcli.engine.metrics import MetricOptions
+    from xentcli.render.compute import Report, table
 
     path, logits, _ = iris
     batch = load_batch(str(path), None, label_col="species")

@@ -119,7 +119,7 @@ def test_class_axis_zero(tmp_path):
 
 
 def test_top_1_accuracy_is_accuracy_even_with_ties():
-    from xentcli.metrics import MetricOptions
+    from xentcli.engine.metrics import MetricOptions
 
     result = xentcli.cross_entropy(np.zeros((4, 5)), np.array([0, 1, 2, 4]), metrics=MetricOptions(top_k=1))
     assert result.metrics.top_k_accuracy == result.accuracy == 0.25

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 import xentcli
 from conftest import assert_user_error, xent, xent_json
-from xentcli import backends, progress
+from xentcli.engine import backends
+from xentcli.render import progress
 from xentcli.readers import text as inputs
 
 

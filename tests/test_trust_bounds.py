@@ -138,9 +138,9 @@ def test_compare_refuses_an_unbounded_bootstrap(tmp_path):
     np.save(tmp_path / "y.npy", np.array([0, 1]))
     result = xent("compare", tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "y.npy", "--resamples", "1000000000")
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "1000000" in result.stderr
-    from xentcli.compare import compare
+    from xentcli.engine.compare import compare
     from xentcli.errors import XentError
-    from xentcli.loss import cross_entropy
+    from xentcli.engine import cross_entropy
 
     base = cross_entropy(np.load(tmp_path / "a.npy"), np.load(tmp_path / "y.npy"))
     with pytest.raises(XentError, match="resamples"):

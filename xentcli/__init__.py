@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 from .errors import ExitCode, XentError
 
 if TYPE_CHECKING:
-    from .loss import ClassRows, LossSpec, Result, cross_entropy, rows_at, softmax
+    from .engine import ClassRows, LossSpec, Result, cross_entropy, rows_at, softmax
     from .readers import Batch, example_batch, load_batch
 
 __version__ = "0.1.0"
 
 # Imported on first use, so that `xent` guards Ctrl-C before numpy loads.
 _LAZY = {"Batch": ".readers", "example_batch": ".readers", "load_batch": ".readers",
-         "ClassRows": ".loss", "LossSpec": ".loss", "Result": ".loss", "cross_entropy": ".loss",
-         "rows_at": ".loss", "softmax": ".loss"}
+         "ClassRows": ".engine", "LossSpec": ".engine", "Result": ".engine", "cross_entropy": ".engine",
+         "rows_at": ".engine", "softmax": ".engine"}
 
 
 def __getattr__(name: str) -> Any:

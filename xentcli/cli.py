@@ -24,9 +24,9 @@ from typer.exceptions import TyperException
 
 from . import __version__
 from .choices import BACKENDS, CONVENTIONS, DEFAULT_MAX_BYTES, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS
-from .display import printable
+from .render.display import printable
 from .errors import ExitCode, XentError
-from .output import check_writable, discard, refuse_overwriting_inputs, write_output
+from .render.output import check_writable, discard, refuse_overwriting_inputs, write_output
 
 
 def _choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
@@ -272,7 +272,7 @@ class Settings:
 
     def loss_spec(self):
         """The settings that shape the number, as the engine takes them."""
-        from .loss import LossSpec
+        from .engine import LossSpec
 
         return LossSpec(self.input, self.reduction, self.ignore_index, self.label_smoothing, self.convention, self.dtype)
 
@@ -309,7 +309,7 @@ def _compute(
     model's class order (compare), integer labels following their columns;
     notices already in `said` are not said again (compare reads LABELS twice).
     """
-    from . import shards
+    from .engine import shards
     from .readers import ReadOptions, example_batch, read_class_weights, read_sample_weights
 
     said = set() if said is None else said
@@ -369,9 +369,9 @@ def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> No
 
 def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool, part: bool = False):
     """The engine on one batch (`part` of several files, or the whole), with a progress bar."""
-    from .loss import ClassRows, cross_entropy
-    from .metrics import MetricOptions
-    from .progress import progress_bar
+    from .engine import ClassRows, cross_entropy
+    from .engine.metrics import MetricOptions
+    from .render.progress import progress_bar
 
     with progress_bar(settings.quiet, total=ClassRows(batch.logits, batch.class_axis).positions) as advance:
         result = cross_entropy(
@@ -449,8 +449,8 @@ def compute(
     with_metrics = settings.format in ("table", "json", "yaml") or bool(pictures)  # the outputs that show them
     computed = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
     result, files = computed.result, computed.files
-    from . import render
-    from .metrics import MetricOptions, option_warnings
+    from .engine.metrics import MetricOptions, option_warnings
+    from .render import compute as render
 
     # Warned here, not refused: the number is still right, only uninformative.
     useless = option_warnings(MetricOptions(settings.top_k, settings.by_class), result.classes)
@@ -523,8 +523,8 @@ def explain(
     batch, weight, result = computed.batch, computed.weight, computed.result
     if computed.files:
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
-    from . import render_explain
-    from .explain import explain_row, resolve_row
+    from .engine.explain import explain_row, resolve_row
+    from .render import explain as render_explain
 
     position = resolve_row(settings.row, result.rows)
     sample_weights = computed.sample_weight
@@ -600,9 +600,9 @@ def compare(
 
     Each model may hold its own kind of output (--base-input, --new-input):
     a random forest's probabilities against a network's logits, say."""
-    from . import render
-    from .compare import aligned, check_reduction
-    from .compare import compare as compare_results
+    from .engine.compare import aligned, check_reduction
+    from .engine.compare import compare as compare_results
+    from .render import compute as render
 
     settings = Settings.resolve({**_given(ctx), "logits": base}, FORMATS["compare"])
     _check_files(settings, new)
@@ -640,7 +640,7 @@ def _torch_batch_loss(batch, weight, settings: Settings) -> float:
 
 
 def _emit(report, settings: Settings) -> None:
-    from . import render
+    from .render import compute as render
 
     write_output(render.WRITERS[settings.format](report, settings.per_row), settings.output)
 
@@ -660,7 +660,7 @@ def _check_files(settings: Settings, *more_logits: str) -> None:
 
 def _save_pictures(drawing, settings: Settings, title: str) -> None:
     """The table view as SVG and/or HTML files (CI artifacts), written atomically."""
-    from .render import export_picture
+    from .render.compute import export_picture
 
     for path, kind in ((settings.save_svg, "svg"), (settings.save_html, "html")):
         if path:
@@ -705,7 +705,7 @@ def _table(report, computed: Computed, settings: Settings):
     than TABLE_CHUNK rows are computed and drawn a chunk at a time."""
     from rich.console import Console, Group
 
-    from . import render
+    from .render import compute as render
 
     result = report.result
     positions, hidden = render.shown_positions(result.rows, settings.rows)
@@ -719,7 +719,7 @@ def _table(report, computed: Computed, settings: Settings):
 
 def _table_rows(report, computed: Computed, settings: Settings, positions: list[int]):
     """(positions, their per-row Result, their softmax), under the run's own settings."""
-    from .loss import rows_at
+    from .engine import rows_at
 
     result, batch = report.result, report.batch
     rows, probabilities = rows_at(

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import Result
+from ..readers import Batch, class_name
 from .display import abbreviate, bar, fixed, json_number, printable, shortest_distinct, signed
-from .readers import Batch, class_name
-from .loss import Result
 
 SCHEMA_VERSION = 1
 PER_ROW_KEYS = ("row", "target", "p_target", "log_p_target", "loss", "pred")

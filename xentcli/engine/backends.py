@@ -1,6 +1,6 @@
 """The array operations the engine needs, on numpy or on torch (CPU or CUDA).
 
-The loss is written once, in loss.py, against this small interface; a
+The loss is written once, in the engine, against this small interface; a
 backend only moves blocks of rows to where it computes and supplies the
 handful of operations whose spelling differs between numpy and torch.
 torch is imported only when a torch backend is asked for.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import XentError
+from ..errors import XentError
 
 INSTALL_TORCH = "pip install 'xentcli[torch]'"
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .choices import RANGES
-from .errors import XentError
-from .loss import Result
+from ..choices import RANGES
+from ..errors import XentError
+from .spec import Result
 
 RESAMPLES = 1000
 WORST = 10

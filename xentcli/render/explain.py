@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .conventions import get as get_convention
+from ..conventions import get as get_convention
+from ..engine.explain import Explanation
 from .display import bar, fixed, json_number, printable
-from .explain import Explanation
 
 MAX_CLASS_ROWS = 12
 TOP_K = 5

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from .errors import XentError
+from ..errors import XentError
 
 STDOUT = "<stdout>"
 DESCRIPTOR_NAME = re.compile(r"/dev/(stdout|stderr|fd/\d+)|/proc/(self|\d+)/fd/\d+")
@@ -144,7 +144,7 @@ def check_writable(outputs: Iterable[str | None]) -> None:
 def refuse_overwriting_inputs(outputs: Iterable[str | None], inputs: Iterable[str | None]) -> None:
     """Refuse an output that is one of the inputs (by any name: a link, a glob,
     a comma list), before anything is read: writing it would destroy the data."""
-    from .readers import STDIN, expand_paths
+    from ..readers import STDIN, expand_paths
 
     written = [path for path in outputs if path and os.path.isfile(path)]
     if not written:

@@ -18,10 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import XentError
-from .loss import ClassRows, Result, all_ignored, combine
-from .readers import Batch, ReadOptions, expand_paths, is_pattern, load_batch, pair_paths
-from .readers.vectors import ClassWeights
+from ..errors import XentError
+from ..readers import Batch, ReadOptions, expand_paths, is_pattern, load_batch, pair_paths
+from ..readers.vectors import ClassWeights
+from .checks import all_ignored
+from .core import combine
+from .rows import ClassRows
+from .spec import Result
 
 # A runner of the engine on one shard: (batch, class weights, sample weights, part of several) -> Result
 Engine = Callable[[Batch, "np.ndarray | None", "np.ndarray | None", bool], Result]
@@ -143,7 +146,7 @@ def run(
         return shards, shards[0].result
     combined = combine([shard.result for shard in shards])
     if combined.rows and combined.ignored == combined.rows:
-        from .conventions import get as get_convention
+        from ..conventions import get as get_convention
 
         warn([all_ignored(combined.rows, combined.mean, get_convention(combined.convention))], "")
     return shards, combined

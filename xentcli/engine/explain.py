@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conventions import departures
-from .conventions import get as get_convention
-from .errors import XentError
-from .readers import class_name
+from ..conventions import departures
+from ..conventions import get as get_convention
+from ..errors import XentError
+from ..readers import class_name
 from .backends import NumpyOps
-from .loss import ClassRows, InputKind, Result, log_probs, sum_tolerance
+from .logprobs import log_probs, sum_tolerance
+from .rows import ClassRows
+from .spec import InputKind, Result
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,113 @@
+"""The settings that shape a loss (LossSpec) and what the engine returns (Result)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..choices import INPUT_KINDS, REDUCTIONS
+from ..errors import XentError
+from .metrics import Metrics
+
+InputKind = Literal["logits", "probs", "log-probs"]
+Reduction = Literal["mean", "sum", "none", "mean-with-sample-weight"]
+
+Locate = Callable[[int], str]
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Every setting that shapes the number, in one place: the library takes it,
+    the Result carries it, and the JSON's options are built from it.
+
+    The data it applies to (class weights, sample weights, the class axis)
+    and where it runs (backend, device) are not part of it."""
+
+    input: InputKind = "logits"
+    reduction: Reduction = "mean"
+    ignore_index: int = -100
+    label_smoothing: float = 0.0
+    convention: str = "torch"
+    dtype: str | None = None  # None: the input's (float16 computed in float32)
+
+    def check(self) -> None:
+        if self.reduction not in REDUCTIONS:
+            raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {self.reduction!r}")
+        if self.input not in INPUT_KINDS:
+            raise XentError(f"input must be one of {', '.join(INPUT_KINDS)}, got {self.input!r}")
+        if not 0.0 <= self.label_smoothing <= 1.0:
+            raise XentError(f"label smoothing must lie in [0, 1], got {self.label_smoothing}")
+
+    def options(self) -> dict[str, Any]:
+        """The settings, as the JSON reports them, with the version of xent that computed them."""
+        from .. import __version__
+
+        return {**asdict(self), "xent_version": __version__}
+
+
+@dataclass(frozen=True)
+class Result:
+    """A reduced loss, the counts around it and, if kept, the per-position numbers.
+
+    Positions are the rows of the batch, flattened over any extra
+    dimensions (``shape`` gives their original layout). The per-position
+    arrays (``losses``, ``log_p_target``, ``pred``, ``target``,
+    ``ignored_mask``) are None when the engine was asked not to keep them.
+    For soft labels ``target`` is the class with the most probability mass.
+    """
+
+    reduction: Reduction
+    sum: float
+    mean: float
+    weight_sum: float
+    rows: int
+    classes: int
+    shape: tuple[int, ...]
+    ignored: int
+    correct: int
+    soft: bool
+    backend: str = "numpy"
+    device: str = "cpu"
+    device_name: str | None = None
+    dtype: str = "float64"
+    convention: str = "torch"
+    warnings: tuple[str, ...] = field(default=())
+    metrics: Metrics | None = None
+    losses: np.ndarray | None = None
+    log_p_target: np.ndarray | None = None
+    pred: np.ndarray | None = None
+    target: np.ndarray | None = None
+    ignored_mask: np.ndarray | None = None
+    row_weights: np.ndarray | None = None  # each position's share of the mean's denominator
+    spec: LossSpec = field(default_factory=LossSpec)  # the settings that made it
+
+    @property
+    def loss(self) -> float | None:
+        """The reduced loss; None for ``reduction="none"`` (see ``losses``)."""
+        if self.reduction == "none":
+            return None
+        return self.sum if self.reduction == "sum" else self.mean
+
+    @property
+    def p_target(self) -> np.ndarray | None:
+        return None if self.log_p_target is None else np.exp(self.log_p_target)
+
+    @property
+    def accuracy(self) -> float:
+        counted = self.rows - self.ignored
+        return self.correct / counted if counted else math.nan
+
+    @property
+    def perplexity(self) -> float:
+        with np.errstate(over="ignore"):
+            return float(np.exp(self.mean))
+
+    @property
+    def bits(self) -> float:
+        """The mean loss in bits (per sample): nats / ln 2."""
+        return self.mean / math.log(2)
