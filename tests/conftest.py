@@ -91,3 +91,30 @@ def pytest_terminal_summary(terminalreporter):
             f"fuzz: {total} cases ran, each exited 0 or 2 with at most one error line and no traceback: "
             + ", ".join(f"{name} {count}" for name, count in sorted(FUZZ_CASES.items()))
         )
+
+
+def torch_loss(logits, target, weight=None, reduction="mean"):
+    """torch's F.cross_entropy in float64: the independent reference of the regression tests."""
+    import torch
+    import torch.nn.functional as F
+
+    w = None if weight is None else torch.as_tensor(np.asarray(weight, dtype=np.float64))
+    value = F.cross_entropy(torch.as_tensor(np.asarray(logits, dtype=np.float64)), torch.as_tensor(np.asarray(target)),
+                            weight=w, reduction=reduction)
+    return value.numpy() if reduction == "none" else float(value)
+
+
+def error_line(result) -> str:
+    """The one line of a usage error (exit 2)."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xent: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def six_rows():
+    """Six rows of three classes and their class indices."""
+    rng = np.random.default_rng(21)
+    return rng.normal(size=(6, 3)) * 2, rng.integers(0, 3, size=6)
+

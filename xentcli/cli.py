@@ -26,7 +26,7 @@ from . import __version__
 from .choices import BACKENDS, CONVENTIONS, DEFAULT_MAX_BYTES, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS
 from .render.display import printable
 from .errors import ExitCode, XentError
-from .render.output import check_writable, discard, refuse_overwriting_inputs, write_output
+from .render.output import check_writable, discard, refuse_overwriting_inputs, say, write_output
 
 
 def _choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
@@ -108,11 +108,7 @@ def _to_stderr(line: str) -> None:
     """One line on stderr, its control characters escaped (ESC as \\x1b), so that
     a file name or a header cell never drives the terminal. A stderr that cannot
     take the line does not change the exit code."""
-    text = printable(line)
-    try:
-        print(text, file=sys.stderr, flush=True)
-    except OSError:
-        discard(sys.stderr)
+    say(printable(line))
 
 
 app = typer.Typer(

@@ -1,8 +1,10 @@
-"""Writing outputs: stdout or a file, every write checked, files replaced whole.
+"""Writing outputs: stdout, stderr or a file, every write checked, files replaced whole.
 
-A write that fails (a full disk, a file-size limit, a closed stdout) is the
-user's to fix, so it becomes an XentError naming where. A closed pipe on
-stdout stays a BrokenPipeError: the CLI ends quietly on it (`xent ... | head`).
+Every write goes through here, to the streams of a `Streams` (the process's
+by default; a test passes its own, as httpie's Environment lets it). A write
+that fails (a full disk, a file-size limit, a closed stdout) is the user's
+to fix, so it becomes an XentError naming where. A closed pipe on stdout
+stays a BrokenPipeError: the CLI ends quietly on it (`xent ... | head`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -24,13 +27,32 @@ STDOUT = "<stdout>"
 DESCRIPTOR_NAME = re.compile(r"/dev/(stdout|stderr|fd/\d+)|/proc/(self|\d+)/fd/\d+")
 
 
-def write_output(text: str | Iterable[str], path: str | None) -> None:
+@dataclass(frozen=True)
+class Streams:
+    """The streams xent writes to: stdout for data, stderr for everything else
+    (errors, warnings, the progress bar). Any of them may be None: the
+    process was started with it closed."""
+
+    stdout: TextIO | None
+    stderr: TextIO | None
+
+    @classmethod
+    def current(cls) -> Streams:
+        """The process's streams as they are now (a test runner may have swapped them)."""
+        return cls(sys.stdout, sys.stderr)
+
+    def stderr_is_terminal(self) -> bool:
+        return self.stderr is not None and self.stderr.isatty()
+
+
+def write_output(text: str | Iterable[str], path: str | None, streams: Streams | None = None) -> None:
     """Data to stdout (`path` None) or to the file `path`: a string, or pieces
     of one written as they come (per-row outputs are never held whole)."""
     pieces = [text] if isinstance(text, str) else text
     if path is None:
+        stream = (streams or Streams.current()).stdout
         for piece in pieces:
-            _write_stdout(piece)
+            _write_stdout(piece, stream)
         return
     try:
         write_file(path, pieces)
@@ -38,11 +60,10 @@ def write_output(text: str | Iterable[str], path: str | None) -> None:
         raise XentError(f"cannot write: {error.strerror or error}", path) from None
 
 
-def _write_stdout(text: str) -> None:
+def _write_stdout(text: str, stream: TextIO | None) -> None:
     """Through the descriptor, checking each write: with PYTHONUNBUFFERED,
     sys.stdout ignores a short write (a file-size limit, a pipe closing) and
     loses the rest without an error."""
-    stream = sys.stdout
     if stream is None:  # started with stdout closed (`>&-`)
         raise XentError(f"cannot write: {os.strerror(errno.EBADF)}", STDOUT)
     try:
@@ -60,6 +81,17 @@ def _write_stdout(text: str) -> None:
         if isinstance(error, BrokenPipeError):
             raise
         raise XentError(f"cannot write: {error.strerror or error}", STDOUT) from None
+
+
+def say(line: str, streams: Streams | None = None) -> None:
+    """One line on stderr. A stderr that cannot take it does not change the exit code."""
+    stream = (streams or Streams.current()).stderr
+    if stream is None:
+        return
+    try:
+        print(line, file=stream, flush=True)
+    except OSError:
+        discard(stream)
 
 
 def discard(stream: TextIO) -> None:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from .output import Streams
+
 SHOW_AFTER_SECONDS = 1.0
 
 
 @contextmanager
-def progress_bar(quiet: bool, total: int) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(quiet: bool, total: int, streams: Streams | None = None) -> Iterator[Callable[[int], None] | None]:
     """Yield a callback that advances by n rows, or None when no bar may show.
 
     The bar appears once a run has taken SHOW_AFTER_SECONDS, never on stdout,
     never when stderr is not a terminal (pipes, CI logs), never with --quiet.
     """
-    if quiet or not sys.stderr.isatty() or total <= 0:
+    streams = streams or Streams.current()
+    if quiet or not streams.stderr_is_terminal() or total <= 0:
         yield None
         return
     from rich.console import Console
@@ -26,7 +28,7 @@ def progress_bar(quiet: bool, total: int) -> Iterator[Callable[[int], None] | No
 
     bar = Progress(
         TextColumn("computing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        console=Console(file=streams.stderr), transient=True,
     )
     task = bar.add_task("rows", total=total)
     started = time.monotonic()

@@ -15,6 +15,7 @@ import xentcli
 from conftest import assert_user_error, xent, xent_json
 from xentcli.engine import backends
 from xentcli.render import progress
+from xentcli.render.output import Streams
 from xentcli.readers import text as inputs
 
 
@@ -191,28 +192,26 @@ class FakeTerminal(io.StringIO):
 
 def test_progress_bar_shows_on_a_terminal_after_a_while(monkeypatch):
     terminal = FakeTerminal()
-    monkeypatch.setattr("sys.stderr", terminal)
     monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
-    with progress.progress_bar(quiet=False, total=10) as advance:
+    with progress.progress_bar(quiet=False, total=10, streams=Streams(io.StringIO(), terminal)) as advance:
         assert advance is not None
         advance(5)
         advance(5)
     assert "computing" in terminal.getvalue() and "10/10" in terminal.getvalue()
 
 
-def test_progress_bar_never_in_pipes_or_when_quiet(monkeypatch):
-    monkeypatch.setattr("sys.stderr", io.StringIO())
-    with progress.progress_bar(quiet=False, total=10) as advance:
+def test_progress_bar_never_in_pipes_or_when_quiet():
+    with progress.progress_bar(quiet=False, total=10, streams=Streams(io.StringIO(), io.StringIO())) as advance:
         assert advance is None
-    monkeypatch.setattr("sys.stderr", FakeTerminal())
-    with progress.progress_bar(quiet=True, total=10) as advance:
+    with progress.progress_bar(quiet=False, total=10, streams=Streams(io.StringIO(), None)) as advance:
+        assert advance is None  # stderr closed
+    with progress.progress_bar(quiet=True, total=10, streams=Streams(io.StringIO(), FakeTerminal())) as advance:
         assert advance is None
 
 
-def test_quick_runs_show_no_bar(monkeypatch):
+def test_quick_runs_show_no_bar():
     terminal = FakeTerminal()
-    monkeypatch.setattr("sys.stderr", terminal)
-    with progress.progress_bar(quiet=False, total=10) as advance:
+    with progress.progress_bar(quiet=False, total=10, streams=Streams(io.StringIO(), terminal)) as advance:
         advance(10)
     assert terminal.getvalue() == ""
 

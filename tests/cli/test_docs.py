@@ -11,7 +11,7 @@ import typer
 from conftest import xent
 from xentcli.cli import app
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+README = (Path(__file__).parents[2] / "README.md").read_text()
 COMMANDS = typer.main.get_command(app).commands
 
 
@@ -37,7 +37,7 @@ def test_every_package_is_installed():
     """`pip install .` installs only the packages pyproject.toml lists: a new subpackage must be there."""
     import tomllib
 
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(path.relative_to(root).parts[:-1]) for path in (root / "xentcli").rglob("__init__.py")}
     assert found <= listed, f"not installed by pip install .: {sorted(found - listed)}"

@@ -309,7 +309,7 @@ else:  # as python -m xentcli does
 @pytest.mark.parametrize("script", [True, False])
 @pytest.mark.parametrize("module", ["numpy", "typer"])
 def test_ctrl_c_during_start_up_is_an_interruption_not_a_traceback(module, script):
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     code = INTERRUPT_WHILE_IMPORTING.format(module=module, script=script, args=["compute", *SEED])
     process = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root,
