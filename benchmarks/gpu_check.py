@@ -70,7 +70,7 @@ def main() -> None:
     if not args.skip_tests:
         tests = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",
-             "tests/test_backends.py", "tests/test_metrics.py"],
+             "tests/engine/test_backends.py", "tests/engine/test_metrics.py"],
             capture_output=True, text=True,
         )
         print("== CUDA parity grid (pytest -m cuda):", tests.stdout.strip().splitlines()[-1], flush=True)

@@ -17,6 +17,7 @@ from .errors import ExitCode, XentError
 
 if TYPE_CHECKING:
     from .engine import ClassRows, LossSpec, Result, cross_entropy, rows_at, softmax
+    from .engine.sigmoid import binary_cross_entropy
     from .readers import Batch, example_batch, load_batch
 
 __version__ = "0.1.0"
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 # Imported on first use, so that `xent` guards Ctrl-C before numpy loads.
 _LAZY = {"Batch": ".readers", "example_batch": ".readers", "load_batch": ".readers",
          "ClassRows": ".engine", "LossSpec": ".engine", "Result": ".engine", "cross_entropy": ".engine",
-         "rows_at": ".engine", "softmax": ".engine"}
+         "rows_at": ".engine", "softmax": ".engine", "binary_cross_entropy": ".engine.sigmoid"}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +42,7 @@ __all__ = [
     "Result",
     "XentError",
     "__version__",
+    "binary_cross_entropy",
     "cross_entropy",
     "example_batch",
     "load_batch",

@@ -14,6 +14,7 @@ REDUCTIONS = ("mean", "sum", "none", MEAN_WITH_SAMPLE_WEIGHT)
 BACKENDS = ("auto", "numpy", "torch")
 DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "float64")
+TASKS = ("auto", "multiclass", "binary", "multilabel")
 FORMATS = {
     "compute": ("table", "json", "csv", "tsv", "yaml", "value"),
     "explain": ("table", "json", "markdown"),
@@ -28,6 +29,7 @@ CHOICES = {
     "device": DEVICES,
     "dtype": DTYPES,
     "convention": CONVENTIONS,
+    "task": TASKS,
     "format": tuple(dict.fromkeys(f for formats in FORMATS.values() for f in formats)),
 }
 DEFAULT_MAX_BYTES = 4 << 30  # what a compressed file, an NPZ member or a stream may inflate to in memory
@@ -38,6 +40,7 @@ RANGES = {
     "rows": (0, None),
     "top_k": (1, None),
     "label_smoothing": (0, 1),
+    "threshold": (0, 1),
     "max_bytes": (1, None),
     "resamples": (0, 1_000_000),  # 8 MB per array of resampled sums: the bootstrap stays bounded
 }

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from . import __version__
-from .choices import BACKENDS, CONVENTIONS, DEFAULT_MAX_BYTES, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS
+from .choices import BACKENDS, CONVENTIONS, DEFAULT_MAX_BYTES, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS, TASKS
 from .render.display import printable
 from .errors import ExitCode, XentError
 from .render.output import check_writable, discard, refuse_overwriting_inputs, say, write_output
@@ -38,6 +38,7 @@ Format = _choice("Format", FORMATS["compute"])
 ExplainFormat = _choice("ExplainFormat", FORMATS["explain"])
 CompareFormat = _choice("CompareFormat", FORMATS["compare"])
 InputKind = _choice("InputKind", INPUT_KINDS)
+Task = _choice("Task", TASKS)
 ReductionChoice = _choice("ReductionChoice", REDUCTIONS)
 Backend = _choice("Backend", BACKENDS)
 Device = _choice("Device", DEVICES)
@@ -172,6 +173,9 @@ ConfigOpt = Annotated[Optional[str], typer.Option("--config", help="Read options
 NoConfigOpt = Annotated[bool, typer.Option("--no-config", help="Ignore any config file.")]
 QuietOpt = Annotated[Optional[bool], typer.Option("--quiet", "-q", help="No notices or warnings on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+TaskOpt = Annotated[Optional[Task], typer.Option("--task", help="multiclass (softmax), binary (one score per row) or multilabel (a sigmoid per class). [default: auto: binary for one score per row, else multiclass]", show_default=False)]
+PosWeightOpt = Annotated[Optional[str], typer.Option("--pos-weight", help="torch's pos_weight for binary / multilabel logits: one number, or one per class (1,2,3).")]
+ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", min=RANGES["threshold"][0], max=RANGES["threshold"][1], help="Binary tasks: p(positive) at or above this predicts the positive class. [default: 0.5]", show_default=False)]
 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": None, "whitespace": None}
 EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0, 2])"
@@ -180,7 +184,7 @@ EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0,
 # The settings that can change the loss: reported in the JSON's options with where each came from.
 NUMBER_SETTINGS = (
     "input", "weight", "ignore_index", "label_smoothing", "reduction", "class_axis", "convention",
-    "sample_weight", "dtype", "classes", "header", "label_col", "id_col",
+    "sample_weight", "dtype", "classes", "header", "label_col", "id_col", "task", "pos_weight", "threshold",
 )
 
 
@@ -222,6 +226,9 @@ class Settings:
     save_svg: str | None = None
     save_html: str | None = None
     config: str | None = None
+    task: str = "auto"
+    pos_weight: str | None = None
+    threshold: float = 0.5
 
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -246,6 +253,8 @@ class Settings:
             values["delimiter"] = DELIMITER_NAMES.get(text.lower(), text)
             if values["delimiter"] is not None and len(values["delimiter"]) != 1:
                 raise XentError(f"--delimiter takes one character (or tab, space), got {text!r}")
+        if values.get("pos_weight") is not None:
+            values["pos_weight"] = str(values["pos_weight"])
         if values.get("label_col") is not None:
             values["label_col"] = str(values["label_col"])
         sources = {name: "command line" if name in chosen else loaded.where(name) for name in values}
@@ -339,7 +348,7 @@ def _compute(
         settings.logits, settings.labels, read, class_weights=class_weights, sample=sample,
         sample_source=settings.sample_weight, class_axis=settings.class_axis, key=settings.key,
         labels_key=settings.labels_key, label_col=settings.label_col, classes=settings.classes, order=order,
-        ignore_index=settings.ignore_index,
+        ignore_index=settings.ignore_index, task=settings.task,
     )
     done, result = shards.run(
         plan, engine, notice=notice,
@@ -363,12 +372,34 @@ def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> No
             _notice(f"warning: {prefix}{warning}")
 
 
+def _run_sigmoid(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool, part: bool):
+    """The sigmoid family (binary, multi-label) on one batch; numpy only, for now."""
+    from dataclasses import replace as replaced
+
+    from .engine.sigmoid import binary_cross_entropy
+    from .readers import read_vector
+
+    if settings.backend == "torch" or settings.device != "cpu":
+        raise XentError(f"--task {batch.task} runs on the numpy backend on the CPU (torch and CUDA: not yet)")
+    if settings.top_k is not None or settings.by_class:
+        raise XentError(f"--top-k and --by-class are softmax metrics: not for --task {batch.task}")
+    pos_weight = None if settings.pos_weight is None else read_vector(settings.pos_weight, "--pos-weight")
+    return binary_cross_entropy(
+        batch.logits, batch.target, weight=weight, pos_weight=pos_weight, sample_weight=sample_weight,
+        threshold=settings.threshold, keep_rows=True, metrics=metrics, part=part,
+        locate_logits=batch.locate_logits, locate_labels=batch.locate_labels,
+        spec=replaced(settings.loss_spec(), task=batch.task),
+    )
+
+
 def _run(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool, part: bool = False):
     """The engine on one batch (`part` of several files, or the whole), with a progress bar."""
     from .engine import ClassRows, cross_entropy
     from .engine.metrics import MetricOptions
     from .render.progress import progress_bar
 
+    if batch.task != "multiclass":
+        return _run_sigmoid(batch, weight, sample_weight, settings, keep_rows, metrics, part)
     with progress_bar(settings.quiet, total=ClassRows(batch.logits, batch.class_axis).positions) as advance:
         result = cross_entropy(
             batch.logits,
@@ -413,6 +444,9 @@ def compute(
     device: DeviceOpt = None,
     convention: ConventionOpt = None,
     sample_weight: SampleWeightOpt = None,
+    task: TaskOpt = None,
+    pos_weight: PosWeightOpt = None,
+    threshold: ThresholdOpt = None,
     format: Annotated[
         Optional[Format],
         typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format. [default: table]", show_default=False),
@@ -457,7 +491,14 @@ def compute(
     report = render.Report(result, computed.batch, settings.engine_options(), files)
     drawing = None
     if settings.format == "table" or pictures:
-        drawing = render.files_table(report, settings.precision) if files else _table(report, computed, settings)
+        if files:
+            drawing = render.files_table(report, settings.precision)
+        elif result.spec.task != "multiclass":
+            from .render import binary
+
+            drawing = binary.table(report, settings.precision, settings.rows)
+        else:
+            drawing = _table(report, computed, settings)
     if settings.format == "table":
         _print(drawing, settings.output)
     else:

@@ -54,6 +54,9 @@ KEYS: dict[str, tuple[type, ...]] = {
     "convention": (str,),
     "sample_weight": (str, list),
     "by_class": (bool,),
+    "task": (str,),
+    "pos_weight": (str, float, int, list),
+    "threshold": (float, int),
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line

@@ -509,7 +509,7 @@ def test_sklearn_refusals_read_well_and_name_the_reason(tmp_path):
     np.save(tmp_path / "zeros.npy", np.zeros(2, dtype=int))
     line = assert_user_error(xent("compute", tmp_path / "one.npy", tmp_path / "zeros.npy", "--input", "probs",
                                   "--convention", "sklearn"))
-    assert "sklearn.metrics.log_loss refuses a single class" in line
+    assert "sklearn.metrics.log_loss refuses labels of a single class" in line  # one column: a binary task
     assert ce(np.ones((2, 1)), np.zeros(2, dtype=int), input="probs").loss == pytest.approx(0.0, abs=1e-15)  # torch
     ignored = np.full(2, -100)
     with pytest.raises(xentcli.XentError, match="refuses an empty batch"):

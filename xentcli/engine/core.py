@@ -247,8 +247,8 @@ def combine(results: Sequence[Result]) -> Result:
     """
     first = results[0]
     for result in results[1:]:
-        if (result.classes, result.soft, result.dtype, result.convention) != (
-            first.classes, first.soft, first.dtype, first.convention
+        if (result.classes, result.soft, result.dtype, result.convention, result.spec.task) != (
+            first.classes, first.soft, first.dtype, first.convention, first.spec.task
         ):
             raise XentError(
                 f"the files do not match: {first.classes} classes, {first.dtype}"
@@ -266,10 +266,12 @@ def combine(results: Sequence[Result]) -> Result:
     mean = _mean(total, weight_sum, rule)
     arrays = {}
     if all(r.losses is not None for r in results):
-        arrays = {
-            name: np.concatenate([getattr(r, name) for r in results])
-            for name in ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")
-        }
+        names = ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")
+        arrays = {name: np.concatenate([getattr(r, name) for r in results]) for name in names}
+        if all(r.scores is not None for r in results):
+            arrays["scores"] = np.concatenate([r.scores for r in results])
+    if all(r.binary is not None for r in results):
+        arrays["binary"] = sum((r.binary for r in results[1:]), results[0].binary)
     return Result(
         reduction=first.reduction,
         sum=total,

@@ -47,6 +47,7 @@ class Plan:
     sample_ids: list[str] | None = None
     sample_source: str | None = None
     ignore_index: int = -100
+    task: str = "auto"
     # for --weight balanced: every shard's labels, (indices, None) or (soft labels, their class axis)
     counted: list[tuple[np.ndarray, int | None]] = field(default_factory=list)
 
@@ -54,7 +55,7 @@ class Plan:
         logits, labels = self.pairs[index]
         return load_batch(
             logits, labels, key=self.key, labels_key=self.labels_key, label_col=self.label_col,
-            classes=self.classes, order=self.order, class_axis=self.class_axis, options=self.read,
+            classes=self.classes, order=self.order, class_axis=self.class_axis, options=self.read, task=self.task,
         )
 
 
@@ -110,8 +111,9 @@ def run_shard(shard_plan: Plan, index: int, offset: int, engine: Engine) -> Shar
     batch = shard_plan.load(index)
     rows = ClassRows(batch.logits, batch.class_axis)
     weight = None
+    classes = 2 if batch.task == "binary" else rows.classes  # one score, two classes
     if shard_plan.class_weights is not None:
-        weight = shard_plan.class_weights.resolve(batch.class_names, rows.classes, shard_plan.counted, shard_plan.ignore_index)
+        weight = shard_plan.class_weights.resolve(batch.class_names, classes, shard_plan.counted, shard_plan.ignore_index)
     several = len(shard_plan.pairs) > 1
     sample = shard_plan.sample
     if sample is not None and shard_plan.sample_ids is not None:
@@ -120,7 +122,7 @@ def run_shard(shard_plan: Plan, index: int, offset: int, engine: Engine) -> Shar
         sample = sample[offset : offset + rows.positions]
         if len(sample) < rows.positions:
             raise XentError(f"--sample-weight has {len(shard_plan.sample)} values but the files have more rows")
-    said = None if shard_plan.class_weights is None else shard_plan.class_weights.header_notice(rows.classes)
+    said = None if shard_plan.class_weights is None else shard_plan.class_weights.header_notice(classes)
     if said:
         batch = replace(batch, notices=(*batch.notices, said))
     return Shard(batch, weight, sample, engine(batch, weight, sample, several))

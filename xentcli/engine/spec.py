@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..choices import INPUT_KINDS, REDUCTIONS
+from ..choices import INPUT_KINDS, REDUCTIONS, TASKS
 from ..errors import XentError
 from .metrics import Metrics
 
@@ -34,8 +34,11 @@ class LossSpec:
     label_smoothing: float = 0.0
     convention: str = "torch"
     dtype: str | None = None  # None: the input's (float16 computed in float32)
+    task: str = "multiclass"  # softmax over classes; "binary" / "multilabel": the sigmoid family
 
     def check(self) -> None:
+        if self.task not in TASKS[1:]:
+            raise XentError(f"task must be one of {', '.join(TASKS[1:])}, got {self.task!r}")
         if self.reduction not in REDUCTIONS:
             raise XentError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {self.reduction!r}")
         if self.input not in INPUT_KINDS:
@@ -85,6 +88,8 @@ class Result:
     ignored_mask: np.ndarray | None = None
     row_weights: np.ndarray | None = None  # each position's share of the mean's denominator
     spec: LossSpec = field(default_factory=LossSpec)  # the settings that made it
+    scores: np.ndarray | None = None  # binary tasks: p(positive) per row
+    binary: Any = None  # binary tasks: the ranking metrics (sigmoid.BinaryMetrics)
 
     @property
     def loss(self) -> float | None:

@@ -56,6 +56,7 @@ class Batch:
     notices: tuple[str, ...] = field(default=())
     ids: tuple[str, ...] | None = None  # the logits' row ids, where the file has them
     joined: bool = False  # the labels were matched to the logits by those ids
+    task: str = "multiclass"  # or "binary" (one score per row), "multilabel"
 
 
 def class_name(names: Sequence[str] | None, index: int, with_index: bool = False) -> str:
@@ -184,9 +185,20 @@ def _named_ids_notice(table: TextTable) -> list[str]:
     return [f"{table.name}: column {', '.join(map(repr, named))} holds row ids, not a class (--id-col names others)"]
 
 
+def _one_score(source: Source, label_col: str | None, class_axis: int) -> bool:
+    """Whether the logits hold one score per row (a binary task, when --task is auto)."""
+    if source.table is not None:
+        return len(source.table.data_columns()) - (label_col is not None) == 1
+    if source.archive is not None:
+        return False
+    shape = source.array.shape
+    return len(shape) == 1 or (len(shape) == 2 and shape[class_axis % 2] == 1)
+
+
 def _logits_side(
     source: Source, key: str | None, label_col: str | None, classes: Sequence[str] | None,
     class_axis: int, notices: list[str], ids_named: Sequence[str] = (), order: Sequence[str] | None = None,
+    binary_names: Sequence[str] | None = None, binary: bool = False,
 ) -> tuple[_Side, _Side | None]:
     """The logits (and labels from --label-col, or from the same archive).
 
@@ -222,7 +234,7 @@ def _logits_side(
         names = tuple(wanted) if wanted else header
         ids = _ids(table)
         if label_col is not None:
-            values, indices = _labels_from_column(table, label_index, names)
+            values, indices = _labels_from_column(table, label_index, binary_names if binary else names, binary)
             labels = _Side(table.name, values, table.locate, ids, indices=indices)
         logits = _Side(table.name, table.numbers(columns), table.locate, ids, names, moved=moved,
                        pandas_index=_pandas_index(table))
@@ -245,9 +257,14 @@ def _logits_side(
     return _Side(name, array, array_locator(name, position_shape(array.shape, class_axis)), names=names), None
 
 
-def _labels_from_column(table: TextTable, column: int, names: Sequence[str] | None) -> tuple[np.ndarray, bool]:
+def _labels_from_column(
+    table: TextTable, column: int, names: Sequence[str] | None, binary: bool = False
+) -> tuple[np.ndarray, bool]:
     """(the labels, whether they are class indices rather than names)."""
     values = table.column(column)
+    if binary:
+        cells = values if not isinstance(values, np.ndarray) else table.cells(column)
+        return label_rules.binary_from_cells(cells, names, table.locate), True
     if isinstance(values, np.ndarray):
         if not label_rules.names_are_positions(names):
             values = table.cells(column)
@@ -285,7 +302,7 @@ def _settle_header(
 
 def _labels_side(
     source: Source, labels_key: str | None, logits: _Side, rows: int, classes: int, options: ReadOptions,
-    notices: list[str],
+    notices: list[str], binary_names: Sequence[str] | None = None, binary: bool = False,
 ) -> _Side:
     if source.table is not None:
         table = _settle_header(source.table, rows, logits.name, logits.names, options, notices)
@@ -301,7 +318,8 @@ def _labels_side(
         notices += _named_ids_notice(table) + (_header_notice(table, columns) if len(columns) > 1 else [])
         if len(columns) == 1 or (named and not soft):
             column = named[0] if named else columns[0]
-            values, indices = _labels_from_column(table, column, logits.names)
+            names = binary_names if binary else logits.names
+            values, indices = _labels_from_column(table, column, names, binary)
             return _Side(table.name, values, table.locate, ids, indices=indices, pandas_index=_pandas_index(table))
         return replace(_soft_side(table, columns, logits, ids, notices), pandas_index=_pandas_index(table))
     if source.archive is not None:
@@ -318,13 +336,14 @@ def _labels_side(
         array, name = archive.get(key), f"{source.name}[{key}]"
     else:
         array, name = source.array, source.name
-    return _array_labels(name, array, logits.names)
+    return _array_labels(name, array, binary_names if binary else logits.names, binary)
 
 
-def _array_labels(name: str, array: np.ndarray, names: Sequence[str] | None) -> _Side:
+def _array_labels(name: str, array: np.ndarray, names: Sequence[str] | None, binary: bool = False) -> _Side:
     locate = array_locator(name, array.shape)
-    indices = array.dtype.kind in "biuf" or label_rules.read_as_indices([str(c) for c in array.reshape(-1)[:1000]], names)
-    return _Side(name, label_rules.from_array(array, names, locate), locate, indices=indices)
+    indices = binary or array.dtype.kind in "biuf" or label_rules.read_as_indices(
+        [str(c) for c in array.reshape(-1)[:1000]], names)
+    return _Side(name, label_rules.from_array(array, names, locate, binary), locate, indices=indices)
 
 
 def _soft_side(table: TextTable, columns: list[int], logits: _Side, ids: list[str] | None, notices: list[str]) -> _Side:
@@ -398,8 +417,12 @@ def load_batch(
     ids: Sequence[str] = (),
     options: ReadOptions | None = None,
     stdin=None,
+    task: str = "auto",
 ) -> Batch:
-    """Read the logits and the labels into a Batch (the bundled example if no paths)."""
+    """Read the logits and the labels into a Batch (the bundled example if no paths).
+
+    `task` "binary" (or "auto" with one score per row) reads the labels as
+    binary targets, `classes` then naming the negative and positive class."""
     if logits_path is None:
         return example_batch()
     if logits_path == STDIN and labels_path == STDIN:
@@ -412,12 +435,21 @@ def load_batch(
     if classes and len(set(classes)) != len(classes):
         raise XentError(f"--classes names a class twice ({','.join(classes)})")
     source = read_source(logits_path, options)
-    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order)
+    binary = task == "binary" or (task == "auto" and _one_score(source, label_col, class_axis))
+    binary_names = None
+    if binary:
+        if classes and len(classes) != 2:
+            raise XentError(f"a binary task has two classes (negative, positive), but --classes names {len(classes)}")
+        binary_names, classes = classes, None
+    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order, binary_names, binary)
     if logits.values.ndim == 0:
         raise XentError("holds a single number (a 0-d array), not a row of logits", logits.name)
     if logits.values.dtype.kind != "f":
         hint = " (are LOGITS and LABELS the other way round?)" if logits.values.dtype.kind in "iu" else ""
         raise XentError(f"logits must be floating point numbers, got {logits.values.dtype}{hint}", source.name)
+    vector = logits.values
+    if binary and vector.ndim == 1:
+        logits.values = vector.reshape(-1, 1)  # one score per row
     shape = logits.values.shape
     rows = position_shape(shape, class_axis)[0] if shape else 1
     labels_table = None
@@ -432,7 +464,7 @@ def load_batch(
         labels_source = read_source(labels_path, options)
         labels_table = labels_source.table
         classes_count = shape[class_axis % len(shape)] if len(shape) > 1 else (shape[0] if shape else 1)
-        labels = _labels_side(labels_source, labels_key, logits, rows, classes_count, options, notices)
+        labels = _labels_side(labels_source, labels_key, logits, rows, classes_count, options, notices, binary_names, binary)
     _check_id_columns(options.ids, [source.table, labels_table])
     for side, other in ((logits, labels), (labels, logits)):
         if side.pandas_index and _default_index(side.ids) and other.ids is not None and not _default_index(other.ids):
@@ -440,6 +472,9 @@ def load_batch(
     notices += _ids_notice(logits, labels) + _ids_notice(labels, logits)
     joined = logits.ids is not None and labels.ids is not None
     _join(logits, labels, notices)
+    if binary and task == "auto" and vector.ndim == 1 and np.size(labels.values) == 1 and vector.size > 1:
+        binary = False  # a vector of logits with its one label: one row of classes, as before
+        logits.values, shape, rows = vector, vector.shape, 1
     target = _shaped(labels.values, shape)
     if logits.moved is not None and labels.indices and target.shape != shape:
         target = _follow(target, logits.moved)
@@ -459,12 +494,13 @@ def load_batch(
         class_axis=class_axis,
         logits_name=source.name,
         labels_name=labels.name,
-        class_names=names,
         locate_logits=logits.locate,
         locate_labels=labels.locate,
         notices=tuple(notices),
         ids=None if logits.ids is None else tuple(logits.ids),
         joined=joined,
+        task="binary" if binary else ("multilabel" if task == "multilabel" else "multiclass"),
+        class_names=tuple(binary_names) if binary and binary_names else names,
     )
 
 

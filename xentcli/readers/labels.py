@@ -58,6 +58,32 @@ def from_cells(cells: Sequence[str], class_names: Sequence[str] | None, locate: 
     return indices
 
 
+BINARY_WORDS = {"false": 0.0, "true": 1.0}
+
+
+def binary_from_cells(cells: Sequence[str], class_names: Sequence[str] | None, locate: Locate) -> np.ndarray:
+    """Targets of a binary task: numbers as written (0/1, or probabilities:
+    the engine checks them), true/false in any case, or the two class names
+    (the second is the positive class)."""
+    if all(is_number(c) for c in cells):
+        return np.array([float(c) for c in cells], dtype=np.float64)
+    lookup = {name: float(k) for k, name in enumerate(class_names)} if class_names else {}
+    values = np.empty(len(cells), dtype=np.float64)
+    for row, cell in enumerate(cells):
+        value = lookup.get(cell, BINARY_WORDS.get(cell.lower()) if not class_names else None)
+        if value is None:
+            value = float(cell) if is_number(cell) else None
+        if value is None:
+            known = f"one of {', '.join(class_names)}" if class_names else "true/false"
+            raise XentError(
+                f"label {cell!r} is not a binary target (0 or 1, {known}); "
+                "name the two classes with --classes negative,positive",
+                locate(row),
+            )
+        values[row] = value
+    return values
+
+
 def check_exact(values: np.ndarray, locate: Locate, written: Callable[[int], str]) -> None:
     """Refuse labels too large to be class indices, naming them as the file wrote them."""
     with np.errstate(invalid="ignore"):
@@ -67,12 +93,16 @@ def check_exact(values: np.ndarray, locate: Locate, written: Callable[[int], str
         raise XentError(f"label {written(row)} is out of range (far beyond any class index)", locate(row))
 
 
-def from_array(array: np.ndarray, class_names: Sequence[str] | None, locate: Locate) -> np.ndarray:
-    """Labels from an array: numbers as they are, strings through the names rule."""
+def from_array(
+    array: np.ndarray, class_names: Sequence[str] | None, locate: Locate, binary: bool = False
+) -> np.ndarray:
+    """Labels from an array: numbers as they are, strings through the names rule
+    (the binary rule for a binary task)."""
     if array.dtype.kind in "US":
         flat = array.reshape(-1)
         cells = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in flat.tolist()]
-        return from_cells([c.strip() for c in cells], class_names, locate).reshape(array.shape)
+        read = binary_from_cells if binary else from_cells
+        return read([c.strip() for c in cells], class_names, locate).reshape(array.shape)
     if array.dtype.kind not in "biuf":
         raise XentError(f"labels must be integers, probabilities or class names, got {array.dtype}")
     if array.dtype.kind == "u" and array.dtype.itemsize == 8:

@@ -63,6 +63,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         "perplexity": json_number(result.perplexity),
         "bits": json_number(result.bits),
         "soft_labels": result.soft,
+        "task": result.spec.task,
         "backend": result.backend,
         "device": result.device,
         "device_name": result.device_name,
@@ -74,6 +75,8 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
     }
     if result.metrics is not None:
         data["metrics"] = _metrics(result.metrics, report.batch.class_names)
+    if result.binary is not None:
+        data["metrics"] = {k: json_number(v) if isinstance(v, float) else v for k, v in result.binary.as_dict().items()}
     if report.files:
         data["files"] = [{k: json_number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row:
@@ -123,6 +126,8 @@ def _per_row(report: Report):
             "loss": json_number(result.losses[position]),
             "pred": int(result.pred[position]),
         }
+        if result.scores is not None:
+            row["p_positive"] = json_number(result.scores[position])
         if report.extra_dims:
             row["index"] = list(report.index(position))
         yield row
@@ -162,7 +167,7 @@ def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
     """The per-row table, header first, columns named as the JSON per_row keys; streamed."""
     import csv
 
-    keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ())
+    keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ()) + (("p_positive",) if report.result.scores is not None else ())
     yield delimiter.join(keys) + "\n"
     for rows in _chunks(_per_row(report)):
         buffer = io.StringIO()
@@ -170,7 +175,7 @@ def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
         for row in rows:
             values = ["" if row[k] is None else row[k] for k in keys]
             if report.extra_dims:
-                values[-1] = " ".join(str(i) for i in row["index"])
+                values[keys.index("index")] = " ".join(str(i) for i in row["index"])
             writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
         yield buffer.getvalue()
 

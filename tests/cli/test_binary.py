@@ -1,0 +1,144 @@
+"""The sigmoid family from the command line, on files the tools really write.
+
+Expected numbers come from scikit-learn (log_loss, roc_auc_score,
+average_precision_score, brier_score_loss) and torch
+(binary_cross_entropy_with_logits) on the arrays the files were written from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.metrics
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from conftest import error_line, xent, xent_json
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=5000).fit(X[:400], y[:400])
+    return model.predict_proba(X[400:])[:, 1], model.decision_function(X[400:]), y[400:]
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_predict_proba_written_by_pandas_is_sklearns_log_loss(tmp_path, classifier, index):
+    p, _, y = classifier
+    pd.Series(p, name="p_malignant").to_csv(tmp_path / "p.csv", index=index)
+    pd.Series(y, name="label").to_csv(tmp_path / "y.csv", index=index)
+    found = xent_json(tmp_path / "p.csv", tmp_path / "y.csv", "--input", "probs", "--convention", "sklearn")
+    assert found["task"] == "binary" and found["rows"] == len(y)
+    assert found["loss"] == pytest.approx(sklearn.metrics.log_loss(y, p), rel=1e-12)
+    metrics = found["metrics"]
+    assert metrics["roc_auc"] == pytest.approx(sklearn.metrics.roc_auc_score(y, p), rel=1e-12)
+    assert metrics["average_precision"] == pytest.approx(sklearn.metrics.average_precision_score(y, p), rel=1e-12)
+    assert metrics["brier"] == pytest.approx(sklearn.metrics.brier_score_loss(y, p), rel=1e-12)
+    assert found["accuracy"] == pytest.approx(np.mean((p >= 0.5) == y))
+
+
+def test_decision_function_is_torchs_loss_with_logits(tmp_path, classifier):
+    _, scores, y = classifier
+    np.save(tmp_path / "s.npy", scores)
+    np.save(tmp_path / "y.npy", y)
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(scores), torch.tensor(y, dtype=torch.float64))
+    assert xent_json(tmp_path / "s.npy", tmp_path / "y.npy")["loss"] == pytest.approx(float(expected), rel=1e-12)
+    weighted = F.binary_cross_entropy_with_logits(torch.tensor(scores), torch.tensor(y, dtype=torch.float64),
+                                                  pos_weight=torch.tensor([3.0], dtype=torch.float64))
+    assert xent_json(tmp_path / "s.npy", tmp_path / "y.npy", "--pos-weight", "3")["loss"] == pytest.approx(
+        float(weighted), rel=1e-12)
+    np.save(tmp_path / "s2.npy", scores.reshape(-1, 1))  # Keras' (N, 1) output
+    assert xent_json(tmp_path / "s2.npy", tmp_path / "y.npy")["loss"] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_labels_as_booleans_words_and_names(tmp_path):
+    scores = np.array([0.3, -1.0, 2.0, 0.1])
+    y = np.array([1, 0, 1, 0])
+    np.savetxt(tmp_path / "s.csv", scores)
+    np.savetxt(tmp_path / "y.csv", y, fmt="%d")
+    expected = xent_json(tmp_path / "s.csv", tmp_path / "y.csv")["loss"]
+    assert expected == pytest.approx(float(F.binary_cross_entropy_with_logits(torch.tensor(scores), torch.tensor(y * 1.0))))
+    pd.Series(y.astype(bool)).to_csv(tmp_path / "bool.csv", index=False, header=False)  # True / False
+    (tmp_path / "words.csv").write_text("true\nFALSE\nTrue\nfalse\n")
+    (tmp_path / "names.csv").write_text("spam\nham\nspam\nham\n")
+    np.save(tmp_path / "bool.npy", y.astype(bool))
+    assert xent_json(tmp_path / "s.csv", tmp_path / "bool.csv")["loss"] == expected
+    assert xent_json(tmp_path / "s.csv", tmp_path / "words.csv")["loss"] == expected
+    assert xent_json(tmp_path / "s.csv", tmp_path / "bool.npy")["loss"] == expected
+    named = xent_json(tmp_path / "s.csv", tmp_path / "names.csv", "--classes", "ham,spam")
+    assert named["loss"] == expected and named["class_names"] == ["ham", "spam"]
+    # the other order makes ham the positive class: a different number, not the same one
+    assert xent_json(tmp_path / "s.csv", tmp_path / "names.csv", "--classes", "spam,ham")["loss"] != expected
+
+
+@pytest.mark.parametrize(
+    "labels,options,message",
+    [
+        ("1\n2\n1\n0\n", (), "y.csv:2: label 2 is not 0 or 1"),
+        ("1\nmaybe\n1\n0\n", (), "y.csv:2: label 'maybe' is not a binary target"),
+        ("spam\nham\neggs\nham\n", ("--classes", "ham,spam"), "y.csv:3: label 'eggs'"),
+        ("1\n0\n1\n0\n", ("--classes", "a,b,c"), "two classes"),
+        ("1\n0\n1\n0\n", ("--backend", "torch"), "numpy backend"),
+    ],
+)
+def test_bad_binary_labels_are_one_line_naming_the_row(tmp_path, labels, options, message):
+    np.savetxt(tmp_path / "s.csv", [0.3, -1.0, 2.0, 0.1])
+    (tmp_path / "y.csv").write_text(labels)
+    assert message in error_line(xent("compute", tmp_path / "s.csv", tmp_path / "y.csv", *options))
+
+
+def test_multilabel_is_asked_for_and_matches_torch(tmp_path):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(50, 4)) * 3, (rng.uniform(size=(50, 4)) < 0.3).astype(int)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    soft = xent_json(tmp_path / "x.npy", tmp_path / "y.npy")  # auto: an (N, C) target is soft labels
+    assert soft["task"] == "multiclass" and soft["soft_labels"]
+    pos = [1.0, 3.0, 2.0, 0.5]
+    found = xent_json(tmp_path / "x.npy", tmp_path / "y.npy", "--task", "multilabel", "--pos-weight", "1,3,2,0.5")
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(y * 1.0), pos_weight=torch.tensor(pos))
+    assert found["task"] == "multilabel" and found["loss"] == pytest.approx(float(expected), rel=1e-12)
+    assert found["accuracy"] == pytest.approx(np.mean(((x >= 0) == y).all(axis=1)))
+
+
+def test_class_weights_of_a_binary_task(tmp_path):
+    scores, y = np.array([0.3, -1.0, 2.0, 0.1, -0.4]), np.array([1, 0, 1, 0, 0])
+    np.save(tmp_path / "s.npy", scores)
+    np.save(tmp_path / "y.npy", y)
+    w = np.array([1.0, 3.0])[y]
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(scores), torch.tensor(y * 1.0), weight=torch.tensor(w))
+    assert xent_json(tmp_path / "s.npy", tmp_path / "y.npy", "--weight", "1,3")["loss"] == pytest.approx(float(expected))
+
+
+def test_a_vector_of_logits_with_one_label_is_still_one_row(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([0.5, 2.0, -1.0]))
+    np.save(tmp_path / "y.npy", np.array(1))
+    found = xent_json(tmp_path / "x.npy", tmp_path / "y.npy")
+    expected = F.cross_entropy(torch.tensor([[0.5, 2.0, -1.0]]), torch.tensor([1]))
+    assert found["task"] == "multiclass" and found["loss"] == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_binary_shards_add_up_to_one_file(tmp_path, classifier):
+    p, _, y = classifier
+    (tmp_path / "parts").mkdir()
+    for k, part in enumerate(np.array_split(np.arange(len(y)), 3)):
+        np.save(tmp_path / "parts" / f"p_{k}.npy", p[part])
+        np.save(tmp_path / "parts" / f"y_{k}.npy", y[part])
+    found = xent_json(str(tmp_path / "parts" / "p_*.npy"), str(tmp_path / "parts" / "y_*.npy"),
+                      "--input", "probs", "--convention", "sklearn")
+    assert found["loss"] == pytest.approx(sklearn.metrics.log_loss(y, p), rel=1e-12)
+    assert found["metrics"]["roc_auc"] == pytest.approx(sklearn.metrics.roc_auc_score(y, p), rel=1e-12)
+
+
+def test_the_table_shows_p_positive_and_the_ranking(tmp_path, classifier):
+    p, _, y = classifier
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "y.npy", y)
+    result = xent("compute", tmp_path / "p.npy", tmp_path / "y.npy", "--input", "probs", "--rows", "4")
+    assert result.exit_code == 0, result.stderr
+    assert "p(positive)" in result.stdout and f"{p[0]:.4f}" in result.stdout
+    assert f"ROC AUC {sklearn.metrics.roc_auc_score(y, p):.4f}" in result.stdout

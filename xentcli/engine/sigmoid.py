@@ -1,0 +1,281 @@
+"""The sigmoid family: binary and multi-label cross-entropy, as each library defines it.
+
+Per element (a row's one score, or its score for one class), y the target in [0, 1]:
+
+- logits x: -[y log σ(x) + (1 - y) log σ(-x)] = (1 - y) x - log σ(x), with
+  log σ(x) = min(x, 0) - log1p(e^-|x|), so that no logit overflows
+  (torch's binary_cross_entropy_with_logits, Keras' BinaryCrossentropy
+  with from_logits=True, optax's sigmoid_binary_cross_entropy). torch's
+  pos_weight p scales the positive term: (1 - y) x - (1 + (p - 1) y) log σ(x).
+- probabilities p: -[y log p + (1 - y) log(1 - p)], each log clamped at -100
+  (torch's binary_cross_entropy), or p clipped first: to [1e-7, 1 - 1e-7]
+  (Keras), to [eps, 1 - eps] of the dtype (scikit-learn's log_loss, which
+  reads a column of P(class 1) as two columns [1 - p, p]).
+
+Keras' label smoothing moves y to y (1 - ε) + ε/2. Class weights for one
+score are Keras' class_weight (and scikit-learn's sample_weight = w[y]):
+row n's loss times w[y_n]; for several classes, torch's weight: class c's
+element times w_c. Reductions: torch, Keras and optax take the mean over
+every element (N × C; Keras as the mean over classes, times the sample
+weight, summed and divided by N: the same number); scikit-learn divides by
+the sum of the sample weights (np.average), as does Keras'
+mean_with_sample_weight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..conventions import KERAS_EPSILON, get as get_convention, refusal
+from ..errors import XentError
+from .rows import checked_vector
+from .spec import InputKind, Locate, LossSpec, Reduction, Result
+
+TORCH_LOG_FLOOR = -100.0  # torch's binary_cross_entropy clamps each log here
+
+
+def _row_number(position: int) -> str:
+    return f"row {position}"
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """log σ(x), stable for every finite x."""
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def element_losses(
+    x: np.ndarray, y: np.ndarray, kind: InputKind, convention: str, pos_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """The loss of each element (unweighted), as the convention defines it."""
+    if kind == "logits" and convention != "sklearn":
+        scale = 1.0 if pos_weight is None else 1 + (pos_weight - 1) * y
+        return (1 - y) * x - scale * log_sigmoid(x)
+    p = 1 / (1 + np.exp(-x)) if kind == "logits" else x  # scikit-learn's log_loss takes σ(x)
+    if convention == "torch":
+        with np.errstate(divide="ignore"):
+            return -(y * np.maximum(np.log(p), TORCH_LOG_FLOOR) + (1 - y) * np.maximum(np.log(1 - p), TORCH_LOG_FLOOR))
+    eps = KERAS_EPSILON if convention == "keras" else float(np.finfo(p.dtype).eps)
+    p = np.clip(p, eps, 1 - eps)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def probabilities(x: np.ndarray, kind: InputKind) -> np.ndarray:
+    """p(positive) per element: σ(x) for logits, the input for probabilities."""
+    if kind == "logits":
+        return np.exp(log_sigmoid(x))
+    return x
+
+
+def _check_scores(x: np.ndarray, kind: InputKind, locate: Locate) -> None:
+    bad = ~np.isfinite(x).all(axis=1)
+    if kind == "probs":
+        with np.errstate(invalid="ignore"):
+            bad |= ((x < 0) | (x > 1)).any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        values = x[row]
+        if np.isnan(values).any():
+            what = "NaN"
+        elif kind == "probs" and np.isfinite(values).all():
+            what = "a probability outside [0, 1] (use --input logits for raw scores)"
+        else:
+            what = "an infinite score" if kind == "logits" else "an infinite probability"
+        raise XentError(f"{kind} contain {what}", locate(row))
+
+
+def _check_targets(y: np.ndarray, convention: str, locate: Locate) -> bool:
+    """Targets in [0, 1]; whether any lies strictly between (soft targets)."""
+    flat = y.reshape(len(y), -1)
+    with np.errstate(invalid="ignore"):
+        bad = ~((flat >= 0) & (flat <= 1)).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = flat[row][~((flat[row] >= 0) & (flat[row] <= 1))][0]
+        shown = f"{value:g}" if np.isfinite(value) else str(value)
+        raise XentError(f"label {shown} is not 0 or 1 (nor a probability between): a binary target", locate(row))
+    soft = bool(((flat > 0) & (flat < 1)).any())
+    if soft and convention == "sklearn":
+        row = int(np.flatnonzero(((flat > 0) & (flat < 1)).any(axis=1))[0])
+        raise XentError("sklearn.metrics.log_loss takes labels 0 and 1, not probabilities (--convention sklearn)", locate(row))
+    return soft
+
+
+def _check_convention(spec: LossSpec, classes: int, pos_weight, soft: bool, reduction: Reduction) -> None:
+    rule = get_convention(spec.convention)
+    if spec.input == "log-probs":
+        raise XentError("the sigmoid family takes logits or probabilities (--input logits or probs), not log-probabilities")
+    if spec.convention == "optax" and spec.input != "logits":
+        raise XentError("optax.sigmoid_binary_cross_entropy takes logits, not probabilities (--convention optax)")
+    if spec.convention == "sklearn" and classes > 1:
+        raise XentError("sklearn.metrics.log_loss has no multi-label loss (--convention sklearn)")
+    if spec.label_smoothing and spec.convention != "keras":
+        raise XentError(
+            f"label smoothing of binary targets is Keras' (y (1 - ε) + ε/2): use --convention keras "
+            f"({rule.function} has none)"
+        )
+    if pos_weight is not None and not (spec.convention == "torch" and spec.input == "logits"):
+        raise XentError("--pos-weight is torch's binary_cross_entropy_with_logits: use it with logits and --convention torch")
+    if reduction not in rule.reductions:
+        raise XentError(f"--reduction {reduction} is Keras's reduction, not {rule.function}'s")
+
+
+@dataclass(frozen=True)
+class BinaryMetrics:
+    """What binary users look at beside the loss, from every row's p(positive),
+    class and weight: kept whole (16 bytes and a flag per row), so that the
+    ranking metrics are exact; `+` joins the rows of two files."""
+
+    p: np.ndarray
+    positive: np.ndarray
+    weights: np.ndarray
+    threshold: float
+
+    def __add__(self, other: BinaryMetrics) -> BinaryMetrics:
+        return BinaryMetrics(
+            np.concatenate([self.p, other.p]), np.concatenate([self.positive, other.positive]),
+            np.concatenate([self.weights, other.weights]), self.threshold,
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        from .ranking import average_precision, brier, roc_auc
+
+        return {
+            "threshold": self.threshold,
+            "positives": int(self.positive.sum()),
+            "roc_auc": roc_auc(self.p, self.positive, self.weights),
+            "average_precision": average_precision(self.p, self.positive, self.weights),
+            "brier": brier(self.p, self.positive, self.weights),
+        }
+
+
+def binary_cross_entropy(
+    scores: np.ndarray,
+    target: np.ndarray,
+    *,
+    weight: np.ndarray | Sequence[float] | None = None,
+    pos_weight: float | np.ndarray | Sequence[float] | None = None,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+    input: InputKind = "logits",
+    convention: str = "torch",
+    sample_weight: np.ndarray | Sequence[float] | None = None,
+    threshold: float = 0.5,
+    dtype: str | None = None,
+    keep_rows: bool = True,
+    metrics: bool = False,
+    locate_logits: Locate = _row_number,
+    locate_labels: Locate = _row_number,
+    part: bool = False,
+    spec: LossSpec | None = None,
+) -> Result:
+    """Binary (one score per row: shape (N,) or (N, 1)) or multi-label (N, C)
+    cross-entropy, with targets of the same shape in [0, 1].
+
+    `weight`: for one score, two class weights (negative, positive) that
+    scale each row by w[y], as Keras' class_weight; for C classes, torch's
+    per-class weight. `pos_weight` (torch, logits): one number or one per
+    class. `threshold` turns p(positive) into the predicted class. The
+    per-row numbers of a multi-label batch are the means over its classes
+    (Keras' per-sample loss). `metrics` adds ROC AUC, average precision and
+    the Brier score for one score per row."""
+    if spec is None:
+        spec = LossSpec(input, reduction, -100, label_smoothing, convention, dtype, task="binary")
+    spec.check()
+    x = np.asarray(scores)
+    if x.dtype.kind != "f":
+        raise XentError(f"scores must be floating point, got {x.dtype}")
+    math_dtype = np.dtype(spec.dtype) if spec.dtype else (np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype)
+    x = x.reshape(len(x), -1) if x.ndim else x.reshape(1, 1)
+    if x.ndim != 2:
+        raise XentError(f"binary scores must be (rows,) or (rows, classes), got shape {np.shape(scores)}")
+    rows, classes = x.shape
+    y = np.asarray(target)
+    if y.dtype.kind not in "biuf":
+        raise XentError(f"binary labels must be 0/1, booleans or probabilities, got {y.dtype}")
+    if y.size != x.size:
+        raise XentError(f"labels have shape {y.shape} but the scores have shape {np.shape(scores)} (one target per score)")
+    y = y.reshape(rows, classes).astype(math_dtype)
+    x = x.astype(math_dtype)
+    _check_scores(x, spec.input, locate_logits)
+    soft = _check_targets(y, spec.convention, locate_labels)
+    pos = None
+    if pos_weight is not None:
+        given = np.asarray(pos_weight, dtype=np.float64).reshape(-1)
+        pos = checked_vector(np.repeat(given, classes) if given.size == 1 else given, classes, "--pos-weight", "classes")
+    _check_convention(spec, classes, pos, soft, spec.reduction)
+    if spec.label_smoothing:
+        y = y * (1 - spec.label_smoothing) + spec.label_smoothing / 2
+    elements = element_losses(x, y, spec.input, spec.convention, None if pos is None else pos.astype(math_dtype))
+    row_weight = np.ones(rows)
+    if sample_weight is not None:
+        row_weight = checked_vector(sample_weight, rows, "--sample-weight", "rows").copy()
+    if weight is not None:
+        if classes == 1:
+            w = checked_vector(weight, 2, "--weight", "classes (negative, positive) of a binary task")
+            if soft:
+                raise XentError("--weight for a binary task weighs rows by their class (w[y]): the targets must be 0 or 1")
+            row_weight = row_weight * w[np.asarray(target).reshape(-1).astype(np.int64)]
+        else:
+            w = checked_vector(weight, classes, "--weight", "classes")
+            elements = elements * w.astype(math_dtype)
+    # Per row: Keras' per-sample loss is the mean over the classes; torch's and
+    # optax's elements are summed (so that their "sum" adds every element).
+    keras = spec.convention == "keras"
+    losses = (elements.astype(np.float64).mean(axis=1) if keras else elements.astype(np.float64).sum(axis=1)) * row_weight
+    rule = get_convention(spec.convention).for_reduction(spec.reduction)
+    by_weights = spec.convention == "sklearn" or spec.reduction == "mean-with-sample-weight"
+    denominators = (row_weight if by_weights else np.ones(rows)) * (1 if keras else classes)
+    weight_sum = math.fsum(denominators)
+    total = math.fsum(losses)
+    if not part:
+        refused = refusal(rule, spec.reduction, rows, int(np.count_nonzero(row_weight)), weight_sum)
+        if refused:
+            raise XentError(refused)
+        if spec.convention == "sklearn" and len(np.unique(y)) < 2 and spec.reduction in ("mean", "sum"):
+            raise XentError(
+                "sklearn.metrics.log_loss refuses labels of a single class (it needs both 0 and 1) (--convention sklearn)"
+            )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = float(np.float64(total) / np.float64(weight_sum)) if weight_sum or not rule.all_ignored_is_zero else 0.0
+    p = probabilities(x, spec.input).astype(np.float64)
+    pred = p >= threshold
+    hard = np.asarray(target).reshape(rows, classes) >= 0.5 if soft else np.asarray(target).reshape(rows, classes).astype(bool)
+    correct = int((pred == hard).all(axis=1).sum())
+    kept = {}
+    if keep_rows or spec.reduction == "none":
+        chosen = np.where(hard, p, 1 - p)
+        with np.errstate(divide="ignore"):
+            log_p = np.log(chosen).mean(axis=1) if classes > 1 else np.log(chosen[:, 0])
+        kept = dict(
+            losses=losses.astype(math_dtype),
+            log_p_target=log_p.astype(math_dtype),
+            pred=pred.astype(np.int64).reshape(rows) if classes == 1 else pred.sum(axis=1),
+            target=hard.astype(np.int64).reshape(rows) if classes == 1 else hard.sum(axis=1),
+            ignored_mask=np.zeros(rows, dtype=bool),
+            row_weights=denominators,
+            scores=p.reshape(rows) if classes == 1 else None,
+        )
+    binary_metrics = None
+    if metrics and classes == 1:
+        binary_metrics = BinaryMetrics(p.reshape(rows), hard.reshape(rows), row_weight, threshold)
+    return Result(
+        reduction=spec.reduction,
+        sum=total,
+        mean=mean,
+        weight_sum=weight_sum,
+        rows=rows,
+        classes=classes,
+        shape=(rows,),
+        ignored=0,
+        correct=correct,
+        soft=soft,
+        dtype=str(math_dtype),
+        convention=spec.convention,
+        spec=spec,
+        binary=binary_metrics,
+        **kept,
+    )

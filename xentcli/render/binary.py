@@ -1,0 +1,67 @@
+"""The table of a binary or multi-label batch: per row the score, p(positive),
+the target, log p(target) and the loss; under it the loss, the accuracy at
+the threshold and, for one score per row, ROC AUC, average precision and
+the Brier score."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .compute import Report, shown_positions
+from .display import fixed, printable
+
+
+def table(report: Report, precision: int, limit: int) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    result = report.result
+    names = report.batch.class_names
+    multilabel = result.scores is None
+
+    def fmt(value: float) -> str:
+        return fixed(float(value), precision)
+
+    def target_name(value: int) -> str:
+        return printable(f"{value} {names[value]}") if names and not multilabel else str(value)
+
+    rows = Table(box=None, padding=(0, 1), show_edge=False)
+    rows.add_column("row", justify="right")
+    if multilabel:
+        for name in ("positive", "predicted", "mean log p", "loss"):
+            rows.add_column(name, justify="right")
+    else:
+        for name in ("target", "p(positive)", "log p(t)", "loss", "pred"):
+            rows.add_column(name, justify="right" if name != "target" else "left")
+    positions, hidden = shown_positions(result.rows, limit)
+    for k, position in enumerate(positions):
+        if hidden and k and positions[k - 1] + 1 != position:
+            rows.add_row("…", *[""] * (len(rows.columns) - 1))
+        loss = fmt(result.losses[position])
+        if multilabel:
+            rows.add_row(str(position), str(int(result.target[position])), str(int(result.pred[position])),
+                         fmt(result.log_p_target[position]), loss)
+            continue
+        target, pred = int(result.target[position]), int(result.pred[position])
+        mark = "✓" if target == pred else "✗"
+        rows.add_row(str(position), target_name(target), fmt(result.scores[position]),
+                     fmt(result.log_p_target[position]), loss, f"{pred} {mark}")
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    reduction = result.reduction if result.reduction != "none" else "mean"
+    lines.add_row(f"loss ({reduction})", Text(fmt(result.sum if reduction == "sum" else result.mean), style="bold cyan"))
+    lines.add_row("sum", f"{fmt(result.sum)} / weight sum {result.weight_sum:g}")
+    kind = "one score per row" if not multilabel else f"{result.classes} classes, a sigmoid each"
+    lines.add_row("rows", f"{result.rows} · {result.spec.task} ({kind})" + (" · soft targets" if result.soft else ""))
+    threshold = report.options.get("threshold", 0.5)
+    what = "rows with every class right" if multilabel else f"p(positive) ≥ {threshold:g}"
+    lines.add_row("accuracy", f"{result.accuracy:.1%} ({result.correct}/{result.rows}, {what})")
+    if result.binary is not None:
+        found = result.binary.as_dict()
+        lines.add_row("ranking", f"ROC AUC {fmt(found['roc_auc'])} · average precision {fmt(found['average_precision'])}"
+                      f" · {found['positives']} positive")
+        lines.add_row("Brier", fmt(found["brier"]))
+    lines.add_row("computed", Text(printable(f"{result.backend} · {result.device} · {result.dtype} · {result.convention}")))
+    return Group(rows, Text(""), lines)
