@@ -558,6 +558,11 @@ def explain(
     _check_files(settings)
     computed = _compute(settings, keep_rows=True, metrics=False)
     batch, weight, result = computed.batch, computed.weight, computed.result
+    if batch.task != "multiclass":  # its walk-through is the softmax's: it would explain another number
+        raise XentError(
+            f"explain walks through a softmax; a {batch.task} task (one sigmoid per score) has no explanation yet "
+            "(--task multiclass explains the softmax over the columns)"
+        )
     if computed.files:
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
     from .engine.explain import explain_row, resolve_row

@@ -142,3 +142,25 @@ def test_the_table_shows_p_positive_and_the_ranking(tmp_path, classifier):
     assert result.exit_code == 0, result.stderr
     assert "p(positive)" in result.stdout and f"{p[0]:.4f}" in result.stdout
     assert f"ROC AUC {sklearn.metrics.roc_auc_score(y, p):.4f}" in result.stdout
+
+
+def test_explain_refuses_a_binary_task_rather_than_explain_another_number(tmp_path):
+    np.savetxt(tmp_path / "s.csv", [0.5, -1.2, 2.0])
+    (tmp_path / "y.csv").write_text("1\n0\n1\n")
+    assert "has no explanation yet" in error_line(xent("explain", tmp_path / "s.csv", tmp_path / "y.csv", "--row", "1"))
+
+
+def test_compare_of_two_binary_models(tmp_path, classifier):
+    p, _, y = classifier
+    q = np.clip(p * 0.9 + 0.05, 0, 1)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    np.save(tmp_path / "y.npy", y)
+    result = xent("compare", tmp_path / "p.npy", tmp_path / "q.npy", tmp_path / "y.npy", "--input", "probs",
+                  "--convention", "sklearn", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    found = json.loads(result.stdout)
+    assert found["base"]["loss"] == pytest.approx(sklearn.metrics.log_loss(y, p), rel=1e-12)
+    assert found["new"]["loss"] == pytest.approx(sklearn.metrics.log_loss(y, q), rel=1e-12)
