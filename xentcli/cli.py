@@ -374,8 +374,6 @@ def _warn(warnings: tuple[str, ...], settings: Settings, prefix: str = "") -> No
 
 def _run_sigmoid(batch, weight, sample_weight, settings: Settings, keep_rows: bool, metrics: bool, part: bool):
     """The sigmoid family (binary, multi-label) on one batch; numpy only, for now."""
-    from dataclasses import replace as replaced
-
     from .engine.sigmoid import binary_cross_entropy
     from .readers import read_vector
 
@@ -388,7 +386,7 @@ def _run_sigmoid(batch, weight, sample_weight, settings: Settings, keep_rows: bo
         batch.logits, batch.target, weight=weight, pos_weight=pos_weight, sample_weight=sample_weight,
         threshold=settings.threshold, keep_rows=True, metrics=metrics, part=part,
         locate_logits=batch.locate_logits, locate_labels=batch.locate_labels,
-        spec=replaced(settings.loss_spec(), task=batch.task),
+        spec=replace(settings.loss_spec(), task=batch.task),
     )
 
 

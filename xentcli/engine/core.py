@@ -26,15 +26,11 @@ from .checks import all_ignored, check_values, looks_like_probabilities
 from .logprobs import softmax, sum_tolerance
 from .metrics import MetricOptions, Metrics
 from .rows import ClassRows, checked_vector, index_targets, soft_argmax
-from .spec import InputKind, Locate, LossSpec, Progress, Reduction, Result
+from .spec import InputKind, Locate, LossSpec, Progress, Reduction, Result, row_number
 from .transforms import compute_dtype
 
 
-def _row_number(position: int) -> str:
-    return f"row {position}"
-
-
-def _mean(total: float, weight_sum: float, rule: Convention) -> float:
+def reduced_mean(total: float, weight_sum: float, rule: Convention) -> float:
     """The reduced mean: 0/0 is NaN, except where the convention makes it 0 (Keras)."""
     if weight_sum == 0 and rule.all_ignored_is_zero:
         return 0.0
@@ -79,8 +75,8 @@ def cross_entropy(
     keep_rows: bool = True,
     metrics: MetricOptions | None = None,
     progress: Progress | None = None,
-    locate_logits: Locate = _row_number,
-    locate_labels: Locate = _row_number,
+    locate_logits: Locate = row_number,
+    locate_labels: Locate = row_number,
     part: bool = False,
     spec: LossSpec | None = None,
 ) -> Result:
@@ -168,7 +164,7 @@ def cross_entropy(
     if refused:
         raise XentError(refused)
     total = math.fsum(totals["loss"])
-    mean = _mean(total, weight_sum, rule)
+    mean = reduced_mean(total, weight_sum, rule)
     if count and ignored == count and not part:
         found.append(all_ignored(count, mean, rule))
     rows_kept = {}
@@ -263,7 +259,7 @@ def combine(results: Sequence[Result]) -> Result:
     refused = refusal(rule, first.reduction, counted, counted if weight_sum else 0, weight_sum)
     if refused:
         raise XentError(refused)
-    mean = _mean(total, weight_sum, rule)
+    mean = reduced_mean(total, weight_sum, rule)
     arrays = {}
     if all(r.losses is not None for r in results):
         names = ("losses", "log_p_target", "pred", "target", "ignored_mask", "row_weights")

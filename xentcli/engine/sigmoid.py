@@ -32,14 +32,12 @@ import numpy as np
 
 from ..conventions import KERAS_EPSILON, get as get_convention, refusal
 from ..errors import XentError
+from .core import reduced_mean
 from .rows import checked_vector
-from .spec import InputKind, Locate, LossSpec, Reduction, Result
+from .spec import InputKind, Locate, LossSpec, Reduction, Result, row_number
+from .transforms import compute_dtype
 
 TORCH_LOG_FLOOR = -100.0  # torch's binary_cross_entropy clamps each log here
-
-
-def _row_number(position: int) -> str:
-    return f"row {position}"
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -104,7 +102,7 @@ def _check_targets(y: np.ndarray, convention: str, locate: Locate) -> bool:
     return soft
 
 
-def _check_convention(spec: LossSpec, classes: int, pos_weight, soft: bool, reduction: Reduction) -> None:
+def _check_convention(spec: LossSpec, classes: int, pos_weight: np.ndarray | None) -> None:
     rule = get_convention(spec.convention)
     if spec.input == "log-probs":
         raise XentError("the sigmoid family takes logits or probabilities (--input logits or probs), not log-probabilities")
@@ -119,8 +117,8 @@ def _check_convention(spec: LossSpec, classes: int, pos_weight, soft: bool, redu
         )
     if pos_weight is not None and not (spec.convention == "torch" and spec.input == "logits"):
         raise XentError("--pos-weight is torch's binary_cross_entropy_with_logits: use it with logits and --convention torch")
-    if reduction not in rule.reductions:
-        raise XentError(f"--reduction {reduction} is Keras's reduction, not {rule.function}'s")
+    if spec.reduction not in rule.reductions:
+        raise XentError(f"--reduction {spec.reduction} is Keras's reduction, not {rule.function}'s")
 
 
 @dataclass(frozen=True)
@@ -167,8 +165,8 @@ def binary_cross_entropy(
     dtype: str | None = None,
     keep_rows: bool = True,
     metrics: bool = False,
-    locate_logits: Locate = _row_number,
-    locate_labels: Locate = _row_number,
+    locate_logits: Locate = row_number,
+    locate_labels: Locate = row_number,
     part: bool = False,
     spec: LossSpec | None = None,
 ) -> Result:
@@ -179,16 +177,14 @@ def binary_cross_entropy(
     scale each row by w[y], as Keras' class_weight; for C classes, torch's
     per-class weight. `pos_weight` (torch, logits): one number or one per
     class. `threshold` turns p(positive) into the predicted class. The
-    per-row numbers of a multi-label batch are the means over its classes
-    (Keras' per-sample loss). `metrics` adds ROC AUC, average precision and
+    per-row numbers of a multi-label batch are the sums over its classes
+    (their means under Keras, its per-sample loss). `metrics` adds ROC AUC, average precision and
     the Brier score for one score per row."""
     if spec is None:
         spec = LossSpec(input, reduction, -100, label_smoothing, convention, dtype, task="binary")
     spec.check()
     x = np.asarray(scores)
-    if x.dtype.kind != "f":
-        raise XentError(f"scores must be floating point, got {x.dtype}")
-    math_dtype = np.dtype(spec.dtype) if spec.dtype else (np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype)
+    math_dtype = np.dtype(spec.dtype) if spec.dtype else compute_dtype(x.dtype)
     x = x.reshape(len(x), -1) if x.ndim else x.reshape(1, 1)
     if x.ndim != 2:
         raise XentError(f"binary scores must be (rows,) or (rows, classes), got shape {np.shape(scores)}")
@@ -202,11 +198,12 @@ def binary_cross_entropy(
     x = x.astype(math_dtype)
     _check_scores(x, spec.input, locate_logits)
     soft = _check_targets(y, spec.convention, locate_labels)
+    hard = y >= 0.5  # the class each target stands for
     pos = None
     if pos_weight is not None:
         given = np.asarray(pos_weight, dtype=np.float64).reshape(-1)
         pos = checked_vector(np.repeat(given, classes) if given.size == 1 else given, classes, "--pos-weight", "classes")
-    _check_convention(spec, classes, pos, soft, spec.reduction)
+    _check_convention(spec, classes, pos)
     if spec.label_smoothing:
         y = y * (1 - spec.label_smoothing) + spec.label_smoothing / 2
     elements = element_losses(x, y, spec.input, spec.convention, None if pos is None else pos.astype(math_dtype))
@@ -218,7 +215,7 @@ def binary_cross_entropy(
             w = checked_vector(weight, 2, "--weight", "classes (negative, positive) of a binary task")
             if soft:
                 raise XentError("--weight for a binary task weighs rows by their class (w[y]): the targets must be 0 or 1")
-            row_weight = row_weight * w[np.asarray(target).reshape(-1).astype(np.int64)]
+            row_weight = row_weight * w[hard[:, 0].astype(np.int64)]
         else:
             w = checked_vector(weight, classes, "--weight", "classes")
             elements = elements * w.astype(math_dtype)
@@ -239,11 +236,9 @@ def binary_cross_entropy(
             raise XentError(
                 "sklearn.metrics.log_loss refuses labels of a single class (it needs both 0 and 1) (--convention sklearn)"
             )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = float(np.float64(total) / np.float64(weight_sum)) if weight_sum or not rule.all_ignored_is_zero else 0.0
+    mean = reduced_mean(total, weight_sum, rule)
     p = probabilities(x, spec.input).astype(np.float64)
     pred = p >= threshold
-    hard = np.asarray(target).reshape(rows, classes) >= 0.5 if soft else np.asarray(target).reshape(rows, classes).astype(bool)
     correct = int((pred == hard).all(axis=1).sum())
     kept = {}
     if keep_rows or spec.reduction == "none":

@@ -20,6 +20,11 @@ Locate = Callable[[int], str]
 Progress = Callable[[int], None]
 
 
+def row_number(position: int) -> str:
+    """Where a position is, when the caller names no file: "row N"."""
+    return f"row {position}"
+
+
 @dataclass(frozen=True)
 class LossSpec:
     """Every setting that shapes the number, in one place: the library takes it,

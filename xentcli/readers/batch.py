@@ -263,8 +263,9 @@ def _labels_from_column(
     """(the labels, whether they are class indices rather than names)."""
     values = table.column(column)
     if binary:
-        cells = values if not isinstance(values, np.ndarray) else table.cells(column)
-        return label_rules.binary_from_cells(cells, names, table.locate), True
+        if isinstance(values, np.ndarray):  # numbers already: 0/1 or probabilities, checked by the engine
+            return values, True
+        return label_rules.binary_from_cells(values, names, table.locate), True
     if isinstance(values, np.ndarray):
         if not label_rules.names_are_positions(names):
             values = table.cells(column)
