@@ -164,3 +164,15 @@ def test_compare_of_two_binary_models(tmp_path, classifier):
     found = json.loads(result.stdout)
     assert found["base"]["loss"] == pytest.approx(sklearn.metrics.log_loss(y, p), rel=1e-12)
     assert found["new"]["loss"] == pytest.approx(sklearn.metrics.log_loss(y, q), rel=1e-12)
+
+
+def test_probabilities_read_as_logits_are_warned_about(tmp_path, classifier):
+    p, _, y = classifier
+    pd.Series(p).to_csv(tmp_path / "p.csv")  # pandas' default: index and a 0 header
+    pd.Series(y).to_csv(tmp_path / "y.csv")
+    result = xent("compute", tmp_path / "p.csv", tmp_path / "y.csv", "-f", "value")
+    assert result.exit_code == 0
+    assert "look like probabilities" in result.stderr and "--input probs" in result.stderr
+    quiet = xent("compute", tmp_path / "p.csv", tmp_path / "y.csv", "--input", "probs", "--convention", "sklearn", "-f", "value")
+    assert "look like" not in quiet.stderr
+    assert float(quiet.stdout) == pytest.approx(sklearn.metrics.log_loss(y, p), rel=1e-12)

@@ -254,6 +254,12 @@ def binary_cross_entropy(
             row_weights=denominators,
             scores=p.reshape(rows) if classes == 1 else None,
         )
+    warnings = []
+    if spec.input == "logits" and x.size > 1 and x.min() >= 0 and x.max() <= 1:
+        warnings.append(
+            "every score lies in [0, 1]: they look like probabilities, and the sigmoid will be applied "
+            "to them again (use --input probs if they are)"
+        )
     binary_metrics = None
     if metrics and classes == 1:
         binary_metrics = BinaryMetrics(p.reshape(rows), hard.reshape(rows), row_weight, threshold)
@@ -271,6 +277,7 @@ def binary_cross_entropy(
         dtype=str(math_dtype),
         convention=spec.convention,
         spec=spec,
+        warnings=tuple(warnings),
         binary=binary_metrics,
         **kept,
     )
