@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
-from conftest import error_line, xent, xent_json
+from conftest import SAMPLES, error_line, xent, xent_json
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +176,8 @@ def test_probabilities_read_as_logits_are_warned_about(tmp_path, classifier):
     quiet = xent("compute", tmp_path / "p.csv", tmp_path / "y.csv", "--input", "probs", "--convention", "sklearn", "-f", "value")
     assert "look like" not in quiet.stderr
     assert float(quiet.stdout) == pytest.approx(sklearn.metrics.log_loss(y, p), rel=1e-12)
+
+
+def test_binary_asked_of_several_columns_says_what_to_use():
+    line = error_line(xent("compute", SAMPLES / "logits.csv", SAMPLES / "labels.csv", "--task", "binary"))
+    assert "one score per row, but the logits have 5 columns" in line and "--task multilabel" in line

@@ -452,6 +452,12 @@ def load_batch(
     if binary and vector.ndim == 1:
         logits.values = vector.reshape(-1, 1)  # one score per row
     shape = logits.values.shape
+    if binary and len(shape) > 1 and shape[class_axis % len(shape)] != 1:
+        raise XentError(
+            f"--task binary takes one score per row, but the logits have {shape[class_axis % len(shape)]} columns "
+            "(--task multilabel gives each column its own sigmoid)",
+            logits.name,
+        )
     rows = position_shape(shape, class_axis)[0] if shape else 1
     labels_table = None
     if labels is None and source.archive is not None and labels_path is None:
