@@ -41,6 +41,8 @@ RANGES = {
     "top_k": (1, None),
     "label_smoothing": (0, 1),
     "threshold": (0, 1),
+    "focal_gamma": (0, None),
+    "focal_alpha": (0, 1),
     "max_bytes": (1, None),
     "resamples": (0, 1_000_000),  # 8 MB per array of resampled sums: the bootstrap stays bounded
 }

@@ -176,6 +176,8 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on err
 TaskOpt = Annotated[Optional[Task], typer.Option("--task", help="multiclass (softmax), binary (one score per row) or multilabel (a sigmoid per class). [default: auto: binary for one score per row, else multiclass]", show_default=False)]
 PosWeightOpt = Annotated[Optional[str], typer.Option("--pos-weight", help="torch's pos_weight for binary / multilabel logits: one number, or one per class (1,2,3).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", min=RANGES["threshold"][0], max=RANGES["threshold"][1], help="Binary tasks: p(positive) at or above this predicts the positive class. [default: 0.5]", show_default=False)]
+FocalGammaOpt = Annotated[Optional[float], typer.Option("--focal-gamma", min=RANGES["focal_gamma"][0], help="Binary / multilabel: the focal loss with this γ (Keras' BinaryFocalCrossentropy, optax's sigmoid_focal_loss).")]
+FocalAlphaOpt = Annotated[Optional[float], typer.Option("--focal-alpha", min=RANGES["focal_alpha"][0], max=RANGES["focal_alpha"][1], help="The focal loss' class balance: α for positives, 1 - α for negatives.")]
 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": None, "whitespace": None}
 EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0, 2])"
@@ -185,6 +187,7 @@ EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0,
 NUMBER_SETTINGS = (
     "input", "weight", "ignore_index", "label_smoothing", "reduction", "class_axis", "convention",
     "sample_weight", "dtype", "classes", "header", "label_col", "id_col", "task", "pos_weight", "threshold",
+    "focal_gamma", "focal_alpha",
 )
 
 
@@ -229,6 +232,8 @@ class Settings:
     task: str = "auto"
     pos_weight: str | None = None
     threshold: float = 0.5
+    focal_gamma: float | None = None
+    focal_alpha: float | None = None
 
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -279,7 +284,10 @@ class Settings:
         """The settings that shape the number, as the engine takes them."""
         from .engine import LossSpec
 
-        return LossSpec(self.input, self.reduction, self.ignore_index, self.label_smoothing, self.convention, self.dtype)
+        return LossSpec(
+            self.input, self.reduction, self.ignore_index, self.label_smoothing, self.convention, self.dtype,
+            focal_gamma=self.focal_gamma, focal_alpha=self.focal_alpha,
+        )
 
 
 
@@ -445,6 +453,8 @@ def compute(
     task: TaskOpt = None,
     pos_weight: PosWeightOpt = None,
     threshold: ThresholdOpt = None,
+    focal_gamma: FocalGammaOpt = None,
+    focal_alpha: FocalAlphaOpt = None,
     format: Annotated[
         Optional[Format],
         typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format. [default: table]", show_default=False),

@@ -57,6 +57,8 @@ KEYS: dict[str, tuple[type, ...]] = {
     "task": (str,),
     "pos_weight": (str, float, int, list),
     "threshold": (float, int),
+    "focal_gamma": (float, int),
+    "focal_alpha": (float, int),
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line

@@ -181,3 +181,25 @@ def test_probabilities_read_as_logits_are_warned_about(tmp_path, classifier):
 def test_binary_asked_of_several_columns_says_what_to_use():
     line = error_line(xent("compute", SAMPLES / "logits.csv", SAMPLES / "labels.csv", "--task", "binary"))
     assert "one score per row, but the logits have 5 columns" in line and "--task multilabel" in line
+
+
+def test_focal_loss_from_the_command_line_is_optaxs(tmp_path, classifier):
+    import jax
+    import optax
+
+    jax.config.update("jax_enable_x64", True)
+    _, scores, y = classifier
+    np.save(tmp_path / "s.npy", scores)
+    np.save(tmp_path / "y.npy", y)
+    expected = float(np.mean(optax.losses.sigmoid_focal_loss(scores, y.astype(np.float64), alpha=0.25, gamma=2.0)))
+    found = xent_json(tmp_path / "s.npy", tmp_path / "y.npy", "--focal-gamma", "2", "--focal-alpha", "0.25",
+                      "--convention", "optax")
+    assert found["loss"] == pytest.approx(expected, rel=1e-12)
+    assert found["perplexity"] is None  # a focal loss is no log-likelihood
+    assert found["options"]["focal_gamma"] == 2.0 and found["options"]["focal_alpha"] == 0.25
+    table = xent("compute", tmp_path / "s.npy", tmp_path / "y.npy", "--focal-gamma", "2", "--convention", "optax")
+    assert "focal loss (mean, γ = 2)" in table.stdout
+    assert error_line(xent("compute", tmp_path / "s.npy", tmp_path / "y.npy", "--focal-gamma", "2")).endswith(
+        "use --convention keras or optax")
+    softmax = xent("compute", SAMPLES / "logits.csv", SAMPLES / "labels.csv", "--focal-gamma", "2")
+    assert "for --task binary or multilabel" in error_line(softmax)

@@ -138,6 +138,69 @@ def test_optax_sigmoid_binary_cross_entropy(seed, classes, soft):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("classes", [1, 4])
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("gamma,alpha,smoothing", [(2.0, None, 0.0), (0.5, 0.25, 0.0), (3.0, 0.8, 0.2), (0.0, None, 0.1)])
+def test_keras_binary_focal_crossentropy(seed, classes, from_logits, gamma, alpha, smoothing):
+    x, y = case(seed, classes)
+    x2, y2 = x.reshape(len(x), -1), y.reshape(len(y), -1)
+    given = x2 if from_logits else 1 / (1 + np.exp(-x2))
+    sample = np.random.default_rng(seed + 7).uniform(0, 2, size=len(x))
+    for reduction, weights in [("sum_over_batch_size", None), ("sum", None), ("sum_over_batch_size", sample)]:
+        loss = keras.losses.BinaryFocalCrossentropy(
+            apply_class_balancing=alpha is not None, alpha=0.25 if alpha is None else alpha, gamma=gamma,
+            from_logits=from_logits, label_smoothing=smoothing, reduction=reduction, dtype="float64")
+        theirs = float(loss(y2, given, sample_weight=weights))
+        ours = bce(given, y2, input="logits" if from_logits else "probs", convention="keras", focal_gamma=gamma,
+                   focal_alpha=alpha, label_smoothing=smoothing, sample_weight=weights,
+                   reduction="sum" if reduction == "sum" else "mean")
+        assert ours.loss == pytest.approx(theirs, rel=2e-7, abs=1e-12)  # Keras rounds in float32 (see above)
+
+
+def test_keras_focal_documented_examples():
+    # keras.losses.BinaryFocalCrossentropy docstring (Keras 3), printed to 3 or 4 digits
+    y_pred, y_true = np.array([-18.6, 0.51, 2.94, -12.8]), np.array([0, 1, 0, 0])
+    keras_focal = {"convention": "keras", "input": "logits"}
+    assert bce(y_pred, y_true, focal_gamma=2, **keras_focal).loss == pytest.approx(0.691, abs=1e-3)
+    assert bce(y_pred, y_true, focal_gamma=2, focal_alpha=0.25, **keras_focal).loss == pytest.approx(0.51, abs=1e-2)
+    x, y = y_pred.reshape(2, 2), y_true.reshape(2, 2)
+    for gamma, alpha, options, expected in [
+        (3, None, {}, 0.647), (3, 0.25, {}, 0.482),
+        (3, None, {"sample_weight": [0.8, 0.2]}, 0.133), (3, 0.25, {"sample_weight": [0.8, 0.2]}, 0.097),
+        (4, None, {"reduction": "sum"}, 1.222), (4, 0.25, {"reduction": "sum"}, 0.914),
+    ]:
+        assert bce(x, y, focal_gamma=gamma, focal_alpha=alpha, **options, **keras_focal).loss == pytest.approx(
+            expected, abs=1e-3)
+    for alpha, expected in [(None, [0.0017, 1.1561]), (0.25, [0.0004, 0.8670])]:
+        result = bce(x, y, focal_gamma=5, focal_alpha=alpha, reduction="none", **keras_focal)
+        np.testing.assert_allclose(result.losses, expected, atol=1e-4)
+    # keras.losses.binary_focal_crossentropy docstring: probabilities, per sample
+    result = bce(np.array([[0.6, 0.4], [0.4, 0.6]]), np.array([[0, 1], [0, 0]]), input="probs",
+                 convention="keras", focal_gamma=2, reduction="none")
+    np.testing.assert_allclose(result.losses, [0.330, 0.206], atol=5e-4)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("classes,soft", [(1, False), (3, False), (3, True)])
+@pytest.mark.parametrize("gamma,alpha", [(2.0, None), (0.5, 0.25), (0.0, 0.9), (4.0, None)])
+def test_optax_sigmoid_focal_loss(seed, classes, soft, gamma, alpha):
+    x, y = case(seed, classes, soft)
+    theirs = np.asarray(optax.losses.sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma))
+    ours = bce(x, y, convention="optax", focal_gamma=gamma, focal_alpha=alpha, reduction="none")
+    np.testing.assert_allclose(ours.losses, theirs.reshape(len(x), -1).sum(axis=1), rtol=1e-12, atol=1e-300)
+    mean = bce(x, y, convention="optax", focal_gamma=gamma, focal_alpha=alpha).loss
+    assert mean == pytest.approx(float(theirs.mean()), rel=1e-12, abs=1e-300)
+
+
+def test_focal_loss_is_stable_at_huge_logits():
+    x, y = np.array([1e4, -1e4, 1e4, -1e4, 40.0]), np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    theirs = np.asarray(optax.losses.sigmoid_focal_loss(x, y, gamma=2.0))
+    ours = bce(x, y, convention="optax", focal_gamma=2.0, reduction="none").losses
+    np.testing.assert_allclose(ours, theirs, rtol=1e-14)
+    assert ours[2] == 1e4 and ours[0] == 0 and 0 < ours[4] < 1e-30  # a sure right answer costs (almost) nothing
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_sklearn_log_loss(seed):
     x, y = case(seed)
     if len(np.unique(y)) < 2:
@@ -185,6 +248,10 @@ def test_class_weights_of_a_binary_task_weigh_rows_by_their_class():
         ([0.5, 0.2], [1, 1], {"convention": "sklearn", "input": "probs"}, "single class"),
         ([0.5, 0.2], [0, 1], {"input": "log-probs"}, "not log-probabilities"),
         ([0.5, 0.2], [0, 1, 1], {}, "shape"),
+        ([0.5, 0.2], [0, 1], {"focal_gamma": 2.0}, "--convention keras or optax"),
+        ([0.5, 0.2], [0, 1], {"focal_alpha": 0.25, "convention": "optax"}, "give --focal-gamma too"),
+        ([0.5, 0.2], [0, 1], {"focal_gamma": -1.0, "convention": "optax"}, "γ ≥ 0"),
+        ([0.5, 0.2], [0, 1], {"focal_gamma": 2.0, "focal_alpha": 1.5, "convention": "keras"}, "α in"),
     ],
 )
 def test_refusals_name_the_problem(scores, labels, options, message):

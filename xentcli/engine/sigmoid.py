@@ -2,15 +2,22 @@
 
 Per element (a row's one score, or its score for one class), y the target in [0, 1]:
 
-- logits x: -[y log σ(x) + (1 - y) log σ(-x)] = (1 - y) x - log σ(x), with
-  log σ(x) = min(x, 0) - log1p(e^-|x|), so that no logit overflows
-  (torch's binary_cross_entropy_with_logits, Keras' BinaryCrossentropy
-  with from_logits=True, optax's sigmoid_binary_cross_entropy). torch's
-  pos_weight p scales the positive term: (1 - y) x - (1 + (p - 1) y) log σ(x).
+- logits x: -[y log σ(x) + (1 - y) log σ(-x)], with log σ(x) = min(x, 0) -
+  log1p(e^-|x|), so that no logit overflows and a tiny loss keeps its digits
+  (torch's binary_cross_entropy_with_logits, which writes it (1 - y) x -
+  log σ(x); Keras' BinaryCrossentropy with from_logits=True, optax's
+  sigmoid_binary_cross_entropy, which writes it as here). torch's pos_weight
+  p scales the positive term: -[p y log σ(x) + (1 - y) log σ(-x)].
 - probabilities p: -[y log p + (1 - y) log(1 - p)], each log clamped at -100
   (torch's binary_cross_entropy), or p clipped first: to [1e-7, 1 - 1e-7]
   (Keras), to [eps, 1 - eps] of the dtype (scikit-learn's log_loss, which
   reads a column of P(class 1) as two columns [1 - p, p]).
+
+Focal loss (Lin et al. 2017) multiplies each element by (1 - p_t)^γ, p_t the
+probability given to the target (y p + (1 - y)(1 - p)), and with α by
+α y + (1 - α)(1 - y): Keras' BinaryFocalCrossentropy (σ first, then its
+clipped probability loss; α only with apply_class_balancing) and optax's
+sigmoid_focal_loss (the stable loss of logits; 1 - p_t = (1 - y) σ(x) + y σ(-x)).
 
 Keras' label smoothing moves y to y (1 - ε) + ε/2. Class weights for one
 score are Keras' class_weight (and scikit-learn's sample_weight = w[y]):
@@ -50,8 +57,8 @@ def element_losses(
 ) -> np.ndarray:
     """The loss of each element (unweighted), as the convention defines it."""
     if kind == "logits" and convention != "sklearn":
-        scale = 1.0 if pos_weight is None else 1 + (pos_weight - 1) * y
-        return (1 - y) * x - scale * log_sigmoid(x)
+        positive = y if pos_weight is None else pos_weight * y
+        return -(positive * log_sigmoid(x) + (1 - y) * log_sigmoid(-x))
     p = 1 / (1 + np.exp(-x)) if kind == "logits" else x  # scikit-learn's log_loss takes σ(x)
     if convention == "torch":
         with np.errstate(divide="ignore"):
@@ -59,6 +66,22 @@ def element_losses(
     eps = KERAS_EPSILON if convention == "keras" else float(np.finfo(p.dtype).eps)
     p = np.clip(p, eps, 1 - eps)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def focal_losses(
+    x: np.ndarray, y: np.ndarray, kind: InputKind, convention: str, gamma: float, alpha: float | None
+) -> np.ndarray:
+    """The focal loss of each element (unweighted), Keras' or optax's; α None: no class balancing."""
+    if convention == "keras":  # keras.losses.binary_focal_crossentropy: σ, then the clipped loss of probabilities
+        p = 1 / (1 + np.exp(-x)) if kind == "logits" else x
+        factor = (1 - (y * p + (1 - y) * (1 - p))) ** gamma
+        losses = element_losses(p, y, "probs", convention)
+    else:  # optax.sigmoid_focal_loss
+        factor = ((1 - y) * np.exp(log_sigmoid(x)) + y * np.exp(log_sigmoid(-x))) ** gamma
+        losses = element_losses(x, y, kind, convention)
+    if alpha is not None:
+        factor = factor * (alpha * y + (1 - alpha) * (1 - y))
+    return factor * losses
 
 
 def probabilities(x: np.ndarray, kind: InputKind) -> np.ndarray:
@@ -104,6 +127,10 @@ def _check_targets(y: np.ndarray, convention: str, locate: Locate) -> bool:
 
 def _check_convention(spec: LossSpec, classes: int, pos_weight: np.ndarray | None) -> None:
     rule = get_convention(spec.convention)
+    if spec.focal_gamma is not None and spec.convention not in ("keras", "optax"):
+        raise XentError(
+            "the focal loss is Keras' BinaryFocalCrossentropy or optax's sigmoid_focal_loss: use --convention keras or optax"
+        )
     if spec.input == "log-probs":
         raise XentError("the sigmoid family takes logits or probabilities (--input logits or probs), not log-probabilities")
     if spec.convention == "optax" and spec.input != "logits":
@@ -162,6 +189,8 @@ def binary_cross_entropy(
     convention: str = "torch",
     sample_weight: np.ndarray | Sequence[float] | None = None,
     threshold: float = 0.5,
+    focal_gamma: float | None = None,
+    focal_alpha: float | None = None,
     dtype: str | None = None,
     keep_rows: bool = True,
     metrics: bool = False,
@@ -178,10 +207,11 @@ def binary_cross_entropy(
     per-class weight. `pos_weight` (torch, logits): one number or one per
     class. `threshold` turns p(positive) into the predicted class. The
     per-row numbers of a multi-label batch are the sums over its classes
-    (their means under Keras, its per-sample loss). `metrics` adds ROC AUC, average precision and
+    (their means under Keras, its per-sample loss). `focal_gamma` makes it
+    the focal loss (Keras' or optax's), `focal_alpha` its class balance. `metrics` adds ROC AUC, average precision and
     the Brier score for one score per row."""
     if spec is None:
-        spec = LossSpec(input, reduction, -100, label_smoothing, convention, dtype, task="binary")
+        spec = LossSpec(input, reduction, -100, label_smoothing, convention, dtype, "binary", focal_gamma, focal_alpha)
     spec.check()
     x = np.asarray(scores)
     math_dtype = np.dtype(spec.dtype) if spec.dtype else compute_dtype(x.dtype)
@@ -206,7 +236,10 @@ def binary_cross_entropy(
     _check_convention(spec, classes, pos)
     if spec.label_smoothing:
         y = y * (1 - spec.label_smoothing) + spec.label_smoothing / 2
-    elements = element_losses(x, y, spec.input, spec.convention, None if pos is None else pos.astype(math_dtype))
+    if spec.focal_gamma is not None:
+        elements = focal_losses(x, y, spec.input, spec.convention, spec.focal_gamma, spec.focal_alpha)
+    else:
+        elements = element_losses(x, y, spec.input, spec.convention, None if pos is None else pos.astype(math_dtype))
     row_weight = np.ones(rows)
     if sample_weight is not None:
         row_weight = checked_vector(sample_weight, rows, "--sample-weight", "rows").copy()

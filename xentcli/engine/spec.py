@@ -40,6 +40,8 @@ class LossSpec:
     convention: str = "torch"
     dtype: str | None = None  # None: the input's (float16 computed in float32)
     task: str = "multiclass"  # softmax over classes; "binary" / "multilabel": the sigmoid family
+    focal_gamma: float | None = None  # the sigmoid family's focal loss (Keras', optax's); None: cross-entropy
+    focal_alpha: float | None = None  # its class balance: α for positives, 1 - α for negatives
 
     def check(self) -> None:
         if self.task not in TASKS[1:]:
@@ -50,6 +52,14 @@ class LossSpec:
             raise XentError(f"input must be one of {', '.join(INPUT_KINDS)}, got {self.input!r}")
         if not 0.0 <= self.label_smoothing <= 1.0:
             raise XentError(f"label smoothing must lie in [0, 1], got {self.label_smoothing}")
+        if self.task == "multiclass" and (self.focal_gamma is not None or self.focal_alpha is not None):
+            raise XentError("--focal-gamma and --focal-alpha are the sigmoid family's focal loss: for --task binary or multilabel")
+        if self.focal_alpha is not None and self.focal_gamma is None:
+            raise XentError("--focal-alpha weighs the focal loss: give --focal-gamma too (2 is the paper's)")
+        if self.focal_gamma is not None and not self.focal_gamma >= 0:
+            raise XentError(f"the focal loss takes γ ≥ 0, got {self.focal_gamma:g}")
+        if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
+            raise XentError(f"the focal loss takes α in [0, 1], got {self.focal_alpha:g}")
 
     def options(self) -> dict[str, Any]:
         """The settings, as the JSON reports them, with the version of xent that computed them."""
@@ -114,10 +124,15 @@ class Result:
 
     @property
     def perplexity(self) -> float:
+        """exp(mean loss); NaN for a focal loss, which is no log-likelihood."""
+        if self.spec.focal_gamma is not None:
+            return math.nan
         with np.errstate(over="ignore"):
             return float(np.exp(self.mean))
 
     @property
     def bits(self) -> float:
-        """The mean loss in bits (per sample): nats / ln 2."""
+        """The mean loss in bits (per sample): nats / ln 2; NaN for a focal loss."""
+        if self.spec.focal_gamma is not None:
+            return math.nan
         return self.mean / math.log(2)

@@ -51,7 +51,13 @@ def table(report: Report, precision: int, limit: int) -> Any:
     lines.add_column(style="bold")
     lines.add_column()
     reduction = result.reduction if result.reduction != "none" else "mean"
-    lines.add_row(f"loss ({reduction})", Text(fmt(result.sum if reduction == "sum" else result.mean), style="bold cyan"))
+    spec = result.spec
+    if spec.focal_gamma is not None:
+        balance = "" if spec.focal_alpha is None else f", α = {spec.focal_alpha:g}"
+        name = f"focal loss ({reduction}, γ = {spec.focal_gamma:g}{balance})"
+    else:
+        name = f"loss ({reduction})"
+    lines.add_row(name, Text(fmt(result.sum if reduction == "sum" else result.mean), style="bold cyan"))
     lines.add_row("sum", f"{fmt(result.sum)} / weight sum {result.weight_sum:g}")
     kind = "one score per row" if not multilabel else f"{result.classes} classes, a sigmoid each"
     lines.add_row("rows", f"{result.rows} · {result.spec.task} ({kind})" + (" · soft targets" if result.soft else ""))
