@@ -504,7 +504,7 @@ def compute(
         elif result.spec.task != "multiclass":
             from .render import binary
 
-            drawing = binary.table(report, settings.precision, settings.rows)
+            drawing = binary.table(report, settings.precision, settings.rows, 120 if settings.output else _width())
         else:
             drawing = _table(report, computed, settings)
     if settings.format == "table":
@@ -759,12 +759,19 @@ def _table(report, computed: Computed, settings: Settings):
 
     result = report.result
     positions, hidden = render.shown_positions(result.rows, settings.rows)
-    width = 120 if settings.output else Console().width
+    width = 120 if settings.output else _width()
     chunks = (_table_rows(report, computed, settings, positions[k : k + TABLE_CHUNK])
               for k in range(0, len(positions), TABLE_CHUNK))
     if len(positions) <= TABLE_CHUNK:
         return Group(*render.table_parts(report, list(chunks), hidden, settings.precision, width))
     return render.table_parts(report, chunks, hidden, settings.precision, width, steady=True)
+
+
+def _width() -> int:
+    """The terminal's width (80 in a pipe)."""
+    from rich.console import Console
+
+    return Console().width
 
 
 def _table_rows(report, computed: Computed, settings: Settings, positions: list[int]):

@@ -13,6 +13,7 @@ import pytest
 import sklearn.metrics
 import torch
 import torch.nn.functional as F
+from sklearn.calibration import calibration_curve
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
@@ -38,6 +39,11 @@ def test_predict_proba_written_by_pandas_is_sklearns_log_loss(tmp_path, classifi
     assert metrics["roc_auc"] == pytest.approx(sklearn.metrics.roc_auc_score(y, p), rel=1e-12)
     assert metrics["average_precision"] == pytest.approx(sklearn.metrics.average_precision_score(y, p), rel=1e-12)
     assert metrics["brier"] == pytest.approx(sklearn.metrics.brier_score_loss(y, p), rel=1e-12)
+    rate, mean_p = calibration_curve(y, p, n_bins=15)
+    np.testing.assert_allclose([b["positive_rate"] for b in metrics["reliability"]], rate, rtol=1e-12)
+    np.testing.assert_allclose([b["mean_p"] for b in metrics["reliability"]], mean_p, rtol=1e-12)
+    shares = np.array([b["rows"] for b in metrics["reliability"]]) / len(y)
+    assert metrics["ece"] == pytest.approx(float(np.sum(shares * np.abs(rate - mean_p))), rel=1e-12)
     assert found["accuracy"] == pytest.approx(np.mean((p >= 0.5) == y))
 
 
@@ -142,6 +148,10 @@ def test_the_table_shows_p_positive_and_the_ranking(tmp_path, classifier):
     assert result.exit_code == 0, result.stderr
     assert "p(positive)" in result.stdout and f"{p[0]:.4f}" in result.stdout
     assert f"ROC AUC {sklearn.metrics.roc_auc_score(y, p):.4f}" in result.stdout
+    rate, mean_p = calibration_curve(y, p, n_bins=15)
+    chart = result.stdout[result.stdout.index("\ncalibration  p "):]
+    assert [line.split("positive ")[1][:4] for line in chart.strip().splitlines()] == [f"{r:.2f}" for r in rate]
+    assert f"mean p {mean_p[-1]:.2f}" in chart.splitlines()[-1]
 
 
 def test_explain_refuses_a_binary_task_rather_than_explain_another_number(tmp_path):

@@ -264,3 +264,32 @@ def test_accuracy_at_a_threshold():
     y = np.array([0, 1, 1, 0])
     assert bce(p, y, input="probs").accuracy == 0.5  # 0.45 < 0.5: predicted 0
     assert bce(p, y, input="probs", threshold=0.4).accuracy == 0.75  # 0.9 too is predicted 1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reliability_diagram_and_ece_are_sklearns_calibration_curve(seed):
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(2, 300))
+    p = rng.beta(0.7, 0.7, size=rows)
+    p[: rows // 4] = rng.integers(0, 16, size=rows // 4) / 15  # on the bins' edges, 0 and 1 included
+    y = (rng.uniform(size=rows) < p).astype(np.float64)
+    y[:2] = [0, 1]
+    found = bce(p, y, input="probs", metrics=True).binary
+    positive_rate, mean_p = calibration_curve(y, p, n_bins=15, strategy="uniform")
+    bins = found.reliability()
+    np.testing.assert_allclose([b["positive_rate"] for b in bins], positive_rate, rtol=1e-12)
+    np.testing.assert_allclose([b["mean_p"] for b in bins], mean_p, rtol=1e-12)
+    edges = np.linspace(0, 1, 16)  # bins closed on the right, the first holding 0 too
+    by_hand = [int(((p > lo) & (p <= hi)).sum() + (lo == 0) * (p == 0).sum()) for lo, hi in zip(edges, edges[1:])]
+    assert [b["rows"] for b in bins] == [n for n in by_hand if n] and sum(by_hand) == rows
+    shares = np.array([b["rows"] for b in bins]) / rows
+    assert found.ece() == pytest.approx(float(np.sum(shares * np.abs(positive_rate - mean_p))), rel=1e-12)
+    # integer sample weights are repeated rows
+    weights = rng.integers(0, 4, size=rows)
+    weights[:2] = 1
+    weighted = bce(p, y, input="probs", sample_weight=weights.astype(float), metrics=True).binary
+    repeated_rate, repeated_p = calibration_curve(np.repeat(y, weights), np.repeat(p, weights), n_bins=15)
+    np.testing.assert_allclose([b["positive_rate"] for b in weighted.reliability()], repeated_rate, rtol=1e-12)
+    np.testing.assert_allclose([b["mean_p"] for b in weighted.reliability()], repeated_p, rtol=1e-12)

@@ -34,12 +34,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..conventions import KERAS_EPSILON, get as get_convention, refusal
 from ..errors import XentError
 from .core import reduced_mean
+from .metrics import CALIBRATION_BINS
 from .rows import checked_vector
 from .spec import InputKind, Locate, LossSpec, Reduction, Result, row_number
 from .transforms import compute_dtype
@@ -165,7 +167,40 @@ class BinaryMetrics:
             np.concatenate([self.weights, other.weights]), self.threshold,
         )
 
-    def as_dict(self) -> dict[str, float]:
+    def _calibration_bins(self) -> tuple[np.ndarray, ...]:
+        """Per bin of p(positive): rows, weight, weighted sums of p and of positives.
+
+        The bins are scikit-learn's calibration_curve(strategy="uniform"):
+        CALIBRATION_BINS equal widths, each closed on the right (the first
+        holds 0 too)."""
+        edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
+        index = np.searchsorted(edges[1:-1], self.p)
+        return (
+            np.bincount(index, minlength=CALIBRATION_BINS),
+            np.bincount(index, weights=self.weights, minlength=CALIBRATION_BINS),
+            np.bincount(index, weights=self.weights * self.p, minlength=CALIBRATION_BINS),
+            np.bincount(index, weights=self.weights * self.positive, minlength=CALIBRATION_BINS),
+        )
+
+    def reliability(self) -> list[dict[str, float]]:
+        """The reliability diagram: per bin of p(positive) holding weight, its
+        rows, mean p(positive) and the share of positives (weighted)."""
+        rows, weight, p_sum, positive_sum = self._calibration_bins()
+        width = 1 / CALIBRATION_BINS
+        return [
+            {"low": k * width, "high": (k + 1) * width, "rows": int(rows[k]),
+             "mean_p": p_sum[k] / weight[k], "positive_rate": positive_sum[k] / weight[k]}
+            for k in range(CALIBRATION_BINS)
+            if weight[k] > 0
+        ]
+
+    def ece(self) -> float:
+        """Expected calibration error of p(positive): the bins' |positive rate - mean p|, weighted by their share."""
+        _, weight, p_sum, positive_sum = self._calibration_bins()
+        total = weight.sum()
+        return float(np.abs(positive_sum - p_sum).sum() / total) if total > 0 else math.nan
+
+    def as_dict(self) -> dict[str, Any]:
         from .ranking import average_precision, brier, roc_auc
 
         return {
@@ -174,6 +209,8 @@ class BinaryMetrics:
             "roc_auc": roc_auc(self.p, self.positive, self.weights),
             "average_precision": average_precision(self.p, self.positive, self.weights),
             "brier": brier(self.p, self.positive, self.weights),
+            "ece": self.ece(),
+            "reliability": self.reliability(),
         }
 
 

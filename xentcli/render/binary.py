@@ -1,17 +1,17 @@
 """The table of a binary or multi-label batch: per row the score, p(positive),
 the target, log p(target) and the loss; under it the loss, the accuracy at
-the threshold and, for one score per row, ROC AUC, average precision and
-the Brier score."""
+the threshold and, for one score per row, ROC AUC, average precision, the
+Brier score, the ECE and the reliability diagram of p(positive)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .compute import Report, shown_positions
+from .compute import Report, bar_charts, shown_positions
 from .display import fixed, printable
 
 
-def table(report: Report, precision: int, limit: int) -> Any:
+def table(report: Report, precision: int, limit: int, width: int = 80) -> Any:
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -68,6 +68,13 @@ def table(report: Report, precision: int, limit: int) -> Any:
         found = result.binary.as_dict()
         lines.add_row("ranking", f"ROC AUC {fmt(found['roc_auc'])} · average precision {fmt(found['average_precision'])}"
                       f" · {found['positives']} positive")
-        lines.add_row("Brier", fmt(found["brier"]))
+        lines.add_row("calibration", f"Brier {fmt(found['brier'])} · ECE {fmt(found['ece'])}")
     lines.add_row("computed", Text(printable(f"{result.backend} · {result.device} · {result.dtype} · {result.convention}")))
-    return Group(rows, Text(""), lines)
+    if result.binary is None or not found["reliability"]:
+        return Group(rows, Text(""), lines)
+    calibration = [
+        (f"p {b['low']:.2f}–{b['high']:.2f}", b["positive_rate"],
+         f"positive {b['positive_rate']:.2f} · mean p {b['mean_p']:.2f} · n={b['rows']}")
+        for b in found["reliability"]
+    ]
+    return Group(rows, Text(""), lines, Text(""), bar_charts([("calibration", calibration)], width))

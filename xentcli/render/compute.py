@@ -76,7 +76,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
     if result.metrics is not None:
         data["metrics"] = _metrics(result.metrics, report.batch.class_names)
     if result.binary is not None:
-        data["metrics"] = {k: json_number(v) if isinstance(v, float) else v for k, v in result.binary.as_dict().items()}
+        data["metrics"] = _clean(result.binary.as_dict())
     if report.files:
         data["files"] = [{k: json_number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row:
@@ -84,18 +84,20 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
     return data
 
 
+def _clean(value: Any) -> Any:
+    """Numbers as JSON takes them (NaN and infinities: null), through dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return json_number(value)
+    return value
+
+
 def _metrics(metrics, class_names: Sequence[str] | None) -> dict[str, Any]:
     """The metrics, with only the histogram and reliability bins that hold rows."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        if isinstance(value, (float, np.floating)):
-            return json_number(value)
-        return value
-
-    return clean(
+    return _clean(
         {
             "top_k": metrics.top_k,
             "top_k_accuracy": metrics.top_k_accuracy,
@@ -551,13 +553,7 @@ def _nearby(where: str) -> str:
 
 
 def pictures(metrics, precision: int, width: int = 80):
-    """Per-row losses as a histogram, and calibration as a reliability diagram.
-
-    The bars are 24 cells, fewer (down to 8) when that keeps a line within `width`."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
+    """Per-row losses as a histogram, and calibration as a reliability diagram."""
     bins = [b for b in metrics.histogram() if b["rows"]]
     loss_rows = [
         (f"{b['low']:g}–{'∞' if b['high'] is None else format(b['high'], 'g')}", b["rows"] / max(c["rows"] for c in bins),
@@ -569,7 +565,17 @@ def pictures(metrics, precision: int, width: int = 80):
          f"acc {b['accuracy']:.2f} · conf {b['confidence']:.2f} · n={b['rows']}")
         for b in metrics.reliability()
     ]
-    everything = loss_rows + calibration_rows
+    return bar_charts([("loss per row", loss_rows), ("calibration", calibration_rows)], width)
+
+
+def bar_charts(charts: list[tuple[str, list[tuple[str, float, str]]]], width: int = 80):
+    """Titled bar charts, one line per (span, share in [0, 1], text), their bars
+    aligned: 24 cells, fewer (down to 8) when that keeps a line within `width`."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    everything = [line for _, lines in charts for line in lines]
     widest = max(len(low) for low, _, _ in everything) + max(len(text) for _, _, text in everything)
     bar_width = max(8, min(BAR, width - LABEL_WIDTH - widest - 3))
 
@@ -583,7 +589,10 @@ def pictures(metrics, precision: int, width: int = 80):
             table.add_row(title if k == 0 else "", span, bar(share, bar_width), text)
         return table
 
-    return Group(grid("loss per row", loss_rows), Text(""), grid("calibration", calibration_rows))
+    parts = []
+    for title, lines in charts:
+        parts += [Text(""), grid(title, lines)] if parts else [grid(title, lines)]
+    return Group(*parts)
 
 
 def by_class_table(report: Report, precision: int, limit: int = 50):
