@@ -551,6 +551,10 @@ def explain(
     device: DeviceOpt = None,
     convention: ConventionOpt = None,
     sample_weight: SampleWeightOpt = None,
+    task: TaskOpt = None,
+    pos_weight: PosWeightOpt = None,
+    focal_gamma: FocalGammaOpt = None,
+    focal_alpha: FocalAlphaOpt = None,
     format: Annotated[
         Optional[ExplainFormat], typer.Option("--format", "-f", help="Output format. [default: table]", show_default=False)
     ] = None,
@@ -566,13 +570,11 @@ def explain(
     _check_files(settings)
     computed = _compute(settings, keep_rows=True, metrics=False)
     batch, weight, result = computed.batch, computed.weight, computed.result
-    if batch.task != "multiclass":  # its walk-through is the softmax's: it would explain another number
-        raise XentError(
-            f"explain walks through a softmax; a {batch.task} task (one sigmoid per score) has no explanation yet "
-            "(--task multiclass explains the softmax over the columns)"
-        )
     if computed.files:
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
+    if batch.task != "multiclass":
+        _explain_sigmoid(computed, settings)
+        return
     from .engine.explain import explain_row, resolve_row
     from .render import explain as render_explain
 
@@ -598,6 +600,30 @@ def explain(
         write_output(render_explain.WRITERS[settings.format](explanation, settings.precision), settings.output)
     else:
         _print(render_explain.table(explanation, settings.precision), settings.output)
+
+
+def _explain_sigmoid(computed: Computed, settings: Settings) -> None:
+    """explain for the sigmoid family: the stable log-sigmoid, step by step."""
+    from .engine.explain import resolve_row
+    from .engine.explain_binary import explain_binary_row
+    from .readers import read_vector
+    from .render import explain_binary as render
+
+    batch, result = computed.batch, computed.result
+    position = resolve_row(settings.row, result.rows)
+    sample_weights = computed.sample_weight
+    explanation = explain_binary_row(
+        batch.logits, batch.target, result, position,
+        weight=computed.weight,
+        pos_weight=None if settings.pos_weight is None else read_vector(settings.pos_weight, "--pos-weight"),
+        sample_weight=None if sample_weights is None else float(sample_weights[position]),
+        class_names=batch.class_names if batch.task == "multilabel" else None,
+        where=batch.locate_logits(position),
+    )
+    if settings.format in render.WRITERS:
+        write_output(render.WRITERS[settings.format](explanation, settings.precision), settings.output)
+    else:
+        _print(render.table(explanation, settings.precision), settings.output)
 
 
 @app.command()
@@ -753,7 +779,7 @@ def _table(report, computed: Computed, settings: Settings):
     A row's numbers do not depend on the other rows, so the head and tail
     are recomputed by the same engine instead of keeping every row; more
     than TABLE_CHUNK rows are computed and drawn a chunk at a time."""
-    from rich.console import Console, Group
+    from rich.console import Group
 
     from .render import compute as render
 

@@ -7,6 +7,8 @@ average_precision_score, brier_score_loss) and torch
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,10 +156,40 @@ def test_the_table_shows_p_positive_and_the_ranking(tmp_path, classifier):
     assert f"mean p {mean_p[-1]:.2f}" in chart.splitlines()[-1]
 
 
-def test_explain_refuses_a_binary_task_rather_than_explain_another_number(tmp_path):
+def test_explain_walks_a_binary_row_through_the_stable_log_sigmoid(tmp_path):
     np.savetxt(tmp_path / "s.csv", [0.5, -1.2, 2.0])
     (tmp_path / "y.csv").write_text("1\n0\n1\n")
-    assert "has no explanation yet" in error_line(xent("explain", tmp_path / "s.csv", tmp_path / "y.csv", "--row", "1"))
+    result = xent("explain", tmp_path / "s.csv", tmp_path / "y.csv", "--row", "1")
+    assert result.exit_code == 0, result.stderr
+    expected = float(F.binary_cross_entropy_with_logits(torch.tensor(-1.2, dtype=torch.float64),
+                                                        torch.tensor(0.0, dtype=torch.float64)))
+    assert "log σ(-x) = min(-x, 0) - log1p(e^-|x|)" in result.stdout and "s.csv:2" in result.stdout
+    assert f"xent compute = {expected:.4f}" in result.stdout
+    data = json.loads(xent("explain", tmp_path / "s.csv", tmp_path / "y.csv", "--row", "1", "-f", "json").stdout)
+    assert data["task"] == "binary" and data["loss"] == pytest.approx(expected, rel=1e-12)
+    assert data["p"] == [pytest.approx(1 / (1 + np.exp(1.2)), rel=1e-12)]
+    markdown = xent("explain", tmp_path / "s.csv", tmp_path / "y.csv", "--row", "-1", "-f", "markdown").stdout
+    assert markdown.startswith("### row 2 of 3") and "\n5. cross-entropy" in markdown
+
+
+def test_explain_a_multilabel_row_with_the_focal_loss(tmp_path):
+    import jax
+    import optax
+
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(6, 3)) * 2, rng.integers(0, 2, size=(6, 3))
+    pd.DataFrame(x, columns=["cat", "dog", "bird"]).to_csv(tmp_path / "x.csv", index=False)
+    np.save(tmp_path / "y.npy", y)
+    args = ("explain", tmp_path / "x.csv", tmp_path / "y.npy", "--task", "multilabel", "--row", "2",
+            "--convention", "optax", "--focal-gamma", "2")
+    data = json.loads(xent(*args, "-f", "json").stdout)
+    expected = optax.losses.sigmoid_focal_loss(x[2], y[2].astype(np.float64), gamma=2.0)
+    assert data["loss"] == pytest.approx(float(np.sum(expected)), rel=1e-12)
+    assert data["class_names"] == ["cat", "dog", "bird"]
+    table = xent(*args).stdout
+    costliest = ["cat", "dog", "bird"][int(np.argmax(expected))]
+    assert f"the costliest class, {costliest}, step by step:" in table and "focal factor" in table
 
 
 def test_compare_of_two_binary_models(tmp_path, classifier):
