@@ -387,12 +387,14 @@ def _run_sigmoid(batch, weight, sample_weight, settings: Settings, keep_rows: bo
 
     if settings.backend == "torch" or settings.device != "cpu":
         raise XentError(f"--task {batch.task} runs on the numpy backend on the CPU (torch and CUDA: not yet)")
-    if settings.top_k is not None or settings.by_class:
-        raise XentError(f"--top-k and --by-class are softmax metrics: not for --task {batch.task}")
+    if settings.top_k is not None:
+        raise XentError(f"--top-k is a softmax metric: not for --task {batch.task}")
+    if settings.by_class and batch.task == "binary":
+        raise XentError("--by-class lists the classes of a multi-label batch: one score per row has one")
     pos_weight = None if settings.pos_weight is None else read_vector(settings.pos_weight, "--pos-weight")
     return binary_cross_entropy(
         batch.logits, batch.target, weight=weight, pos_weight=pos_weight, sample_weight=sample_weight,
-        threshold=settings.threshold, keep_rows=True, metrics=metrics, part=part,
+        threshold=settings.threshold, keep_rows=True, metrics=metrics, by_class=settings.by_class, part=part,
         locate_logits=batch.locate_logits, locate_labels=batch.locate_labels,
         spec=replace(settings.loss_spec(), task=batch.task),
     )
@@ -617,7 +619,7 @@ def _explain_sigmoid(computed: Computed, settings: Settings) -> None:
         weight=computed.weight,
         pos_weight=None if settings.pos_weight is None else read_vector(settings.pos_weight, "--pos-weight"),
         sample_weight=None if sample_weights is None else float(sample_weights[position]),
-        class_names=batch.class_names if batch.task == "multilabel" else None,
+        class_names=batch.class_names,
         where=batch.locate_logits(position),
     )
     if settings.format in render.WRITERS:

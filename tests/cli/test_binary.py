@@ -245,3 +245,46 @@ def test_focal_loss_from_the_command_line_is_optaxs(tmp_path, classifier):
         "use --convention keras or optax")
     softmax = xent("compute", SAMPLES / "logits.csv", SAMPLES / "labels.csv", "--focal-gamma", "2")
     assert "for --task binary or multilabel" in error_line(softmax)
+
+
+def test_multilabel_by_class_names_its_classes_from_the_header(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(50, 3)) * 2
+    y = (rng.uniform(size=(50, 3)) < 1 / (1 + np.exp(-x))).astype(int)
+    pd.DataFrame(x, columns=["sports", "politics", "tech"]).to_csv(tmp_path / "x.csv", index=False)
+    pd.DataFrame(y, columns=["sports", "politics", "tech"]).to_csv(tmp_path / "y.csv", index=False)
+    found = xent_json(tmp_path / "x.csv", tmp_path / "y.csv", "--task", "multilabel", "--by-class")
+    p = 1 / (1 + np.exp(-x))
+    assert [c["name"] for c in found["metrics"]["by_class"]] == ["sports", "politics", "tech"]
+    np.testing.assert_allclose([c["roc_auc"] for c in found["metrics"]["by_class"]],
+                               sklearn.metrics.roc_auc_score(y, p, average=None), rtol=1e-12)
+    table = xent("compute", tmp_path / "x.csv", tmp_path / "y.csv", "--task", "multilabel", "--by-class").stdout
+    auc = sklearn.metrics.roc_auc_score(y, p, average=None)
+    assert "1 politics" in table and f"{auc[1]:.4f}" in table
+    assert f"micro {sklearn.metrics.roc_auc_score(y, p, average='micro'):.4f}" in table
+    np.savetxt(tmp_path / "s.csv", x[:, 0])
+    np.savetxt(tmp_path / "b.csv", y[:, 0], fmt="%d")
+    assert "one score per row" in error_line(xent("compute", tmp_path / "s.csv", tmp_path / "b.csv", "--by-class"))
+
+
+def test_the_readmes_worked_examples_on_the_sample_data():
+    """The numbers the README shows for sample_data/spam_* and tags_*, from torch and scikit-learn."""
+    scores = pd.read_csv(SAMPLES / "spam_scores.csv")["spam_logit"].to_numpy()
+    y = (pd.read_csv(SAMPLES / "spam_labels.csv")["label"] == "spam").to_numpy().astype(np.float64)
+    found = xent_json(SAMPLES / "spam_scores.csv", SAMPLES / "spam_labels.csv", "--classes", "ham,spam")
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(scores), torch.tensor(y))
+    assert found["loss"] == pytest.approx(float(expected), rel=1e-12) and f"{float(expected):.4f}" == "0.3598"
+    p = 1 / (1 + np.exp(-scores))
+    assert f"{sklearn.metrics.roc_auc_score(y, p):.4f}" == "0.9143" == f"{found['metrics']['roc_auc']:.4f}"
+    assert f"{sklearn.metrics.average_precision_score(y, p):.4f}" == "0.8767"
+    assert f"{sklearn.metrics.brier_score_loss(y, p):.4f}" == "0.1150"
+    x = pd.read_csv(SAMPLES / "tags_logits.csv").to_numpy()
+    t = pd.read_csv(SAMPLES / "tags_targets.csv").to_numpy().astype(np.float64)
+    found = xent_json(SAMPLES / "tags_logits.csv", SAMPLES / "tags_targets.csv", "--task", "multilabel", "--by-class")
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(x), torch.tensor(t))
+    assert found["loss"] == pytest.approx(float(expected), rel=1e-12) and f"{float(expected):.4f}" == "0.3739"
+    q = 1 / (1 + np.exp(-x))
+    assert f"{sklearn.metrics.roc_auc_score(t, q, average='macro'):.4f}" == "0.8951"
+    assert f"{sklearn.metrics.roc_auc_score(t, q, average='micro'):.4f}" == "0.8889"
+    assert [f"{v:.4f}" for v in sklearn.metrics.average_precision_score(t, q, average=None)] == [
+        "0.8095", "0.9167", "0.9167", "0.8333"]

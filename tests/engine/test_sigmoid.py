@@ -293,3 +293,51 @@ def test_reliability_diagram_and_ece_are_sklearns_calibration_curve(seed):
     repeated_rate, repeated_p = calibration_curve(np.repeat(y, weights), np.repeat(p, weights), n_bins=15)
     np.testing.assert_allclose([b["positive_rate"] for b in weighted.reliability()], repeated_rate, rtol=1e-12)
     np.testing.assert_allclose([b["mean_p"] for b in weighted.reliability()], repeated_p, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_multilabel_metrics_are_sklearns(seed):
+    rng = np.random.default_rng(seed)
+    rows, classes = int(rng.integers(8, 200)), int(rng.integers(2, 7))
+    x = rng.normal(size=(rows, classes)) * 2
+    x[: rows // 3] = np.round(x[: rows // 3])  # ties
+    y = (rng.uniform(size=(rows, classes)) < 1 / (1 + np.exp(-x))).astype(np.float64)
+    y[:2] = [[0] * classes, [1] * classes]
+    sample = rng.uniform(0, 2, size=rows)
+    found = bce(x, y, sample_weight=sample, metrics=True, by_class=True, threshold=0.4).binary.as_dict()
+    p = 1 / (1 + np.exp(-x))
+    for name, score in [("roc_auc", sklearn.metrics.roc_auc_score),
+                        ("average_precision", sklearn.metrics.average_precision_score)]:
+        per_class = score(y, p, average=None, sample_weight=sample)
+        np.testing.assert_allclose([c[name] for c in found["by_class"]], per_class, rtol=1e-12)
+        assert found[f"{name}_macro"] == pytest.approx(score(y, p, average="macro", sample_weight=sample), rel=1e-12)
+        assert found[f"{name}_micro"] == pytest.approx(score(y, p, average="micro", sample_weight=sample), rel=1e-12)
+    torch_per_class = F.binary_cross_entropy_with_logits(t(x), t(y), reduction="none").numpy() * sample[:, None]
+    np.testing.assert_allclose([c["loss"] for c in found["by_class"]], torch_per_class.mean(axis=0), rtol=1e-12)
+    assert [c["positives"] for c in found["by_class"]] == list(y.sum(axis=0).astype(int))
+    assert [c["predicted"] for c in found["by_class"]] == list((p >= 0.4).sum(axis=0))
+    assert found["element_accuracy"] == pytest.approx(float(((p >= 0.4) == y).mean()))
+
+
+def test_multilabel_macro_means_the_classes_where_a_metric_is_defined():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 3)), rng.integers(0, 2, size=(40, 3)).astype(np.float64)
+    y[:, 1] = 0  # no positive: ROC AUC and average precision undefined for class 1
+    found = bce(x, y, metrics=True).binary.as_dict()
+    p, kept = 1 / (1 + np.exp(-x)), [0, 2]
+    assert found["roc_auc_classes"] == 2 and found["average_precision_classes"] == 2
+    assert found["roc_auc_macro"] == pytest.approx(sklearn.metrics.roc_auc_score(y[:, kept], p[:, kept]), rel=1e-12)
+    assert found["average_precision_macro"] == pytest.approx(
+        sklearn.metrics.average_precision_score(y[:, kept], p[:, kept]), rel=1e-12)
+    assert "by_class" not in found  # only when asked
+
+
+def test_multilabel_metrics_of_two_parts_are_the_whole():
+    x, y = case(2, 4)
+    x, y = np.vstack([x, x[::-1] + 1]), np.vstack([y, y])
+    half = len(x) // 2
+    parts = [bce(x[s], y[s], metrics=True, by_class=True, part=True).binary for s in (slice(None, half), slice(half, None))]
+    whole = bce(x, y, metrics=True, by_class=True).binary.as_dict()
+    joined = (parts[0] + parts[1]).as_dict()
+    assert joined["roc_auc_micro"] == whole["roc_auc_micro"]
+    np.testing.assert_allclose([c["loss"] for c in joined["by_class"]], [c["loss"] for c in whole["by_class"]], rtol=1e-14)

@@ -36,7 +36,7 @@ class BinaryExplanation:
     task: str
     input: InputKind
     convention: str
-    class_names: tuple[str, ...] | None
+    class_names: tuple[str, ...] | None  # a binary row's two (negative, positive), or the multi-label classes
     scores: np.ndarray  # x, or p as given
     target: np.ndarray  # y as given
     smoothed: np.ndarray | None  # y (1 - ε) + ε/2 under Keras' label smoothing

@@ -153,19 +153,30 @@ def _check_convention(spec: LossSpec, classes: int, pos_weight: np.ndarray | Non
 @dataclass(frozen=True)
 class BinaryMetrics:
     """What binary users look at beside the loss, from every row's p(positive),
-    class and weight: kept whole (16 bytes and a flag per row), so that the
-    ranking metrics are exact; `+` joins the rows of two files."""
+    class and weight: kept whole (16 bytes and a flag per score), so that the
+    ranking metrics are exact; `+` joins the rows of two files.
+
+    One score per row: p, positive of shape (N,). Multi-label: (N, C), with
+    each class's weighted loss summed over the rows (`class_loss`) and
+    `by_class` asking for the per-class list."""
 
     p: np.ndarray
     positive: np.ndarray
     weights: np.ndarray
     threshold: float
+    class_loss: np.ndarray | None = None
+    by_class: bool = False
 
     def __add__(self, other: BinaryMetrics) -> BinaryMetrics:
         return BinaryMetrics(
             np.concatenate([self.p, other.p]), np.concatenate([self.positive, other.positive]),
             np.concatenate([self.weights, other.weights]), self.threshold,
+            None if self.class_loss is None else self.class_loss + other.class_loss, self.by_class,
         )
+
+    @property
+    def multilabel(self) -> bool:
+        return self.p.ndim == 2
 
     def _calibration_bins(self) -> tuple[np.ndarray, ...]:
         """Per bin of p(positive): rows, weight, weighted sums of p and of positives.
@@ -200,9 +211,11 @@ class BinaryMetrics:
         total = weight.sum()
         return float(np.abs(positive_sum - p_sum).sum() / total) if total > 0 else math.nan
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, class_names: Sequence[str] | None = None) -> dict[str, Any]:
         from .ranking import average_precision, brier, roc_auc
 
+        if self.multilabel:
+            return self._multilabel(class_names)
         return {
             "threshold": self.threshold,
             "positives": int(self.positive.sum()),
@@ -212,6 +225,49 @@ class BinaryMetrics:
             "ece": self.ece(),
             "reliability": self.reliability(),
         }
+
+    def _multilabel(self, class_names: Sequence[str] | None) -> dict[str, Any]:
+        """Per class ROC AUC and average precision (scikit-learn's average=None),
+        their macro mean over the classes where each is defined, and the micro
+        figure over every (row, class) element (average="micro")."""
+        from .ranking import average_precision, roc_auc
+
+        rows, classes = self.p.shape
+        auc = np.array([roc_auc(self.p[:, c], self.positive[:, c], self.weights) for c in range(classes)])
+        ap = np.array([average_precision(self.p[:, c], self.positive[:, c], self.weights) for c in range(classes)])
+        flat = (self.p.reshape(-1), self.positive.reshape(-1), np.repeat(self.weights, classes))
+        predicted = self.p >= self.threshold
+        found: dict[str, Any] = {
+            "threshold": self.threshold,
+            "positives": int(self.positive.sum()),
+            "element_accuracy": float((predicted == self.positive).mean()) if self.p.size else math.nan,
+            "roc_auc_macro": _defined_mean(auc),
+            "roc_auc_micro": roc_auc(*flat),
+            "roc_auc_classes": int(np.isfinite(auc).sum()),
+            "average_precision_macro": _defined_mean(ap),
+            "average_precision_micro": average_precision(*flat),
+            "average_precision_classes": int(np.isfinite(ap).sum()),
+        }
+        if self.by_class:
+            found["by_class"] = [
+                {
+                    "class": c,
+                    "name": class_names[c] if class_names and c < len(class_names) else None,
+                    "positives": int(self.positive[:, c].sum()),
+                    "predicted": int(predicted[:, c].sum()),
+                    "loss": float(self.class_loss[c] / rows) if rows else math.nan,
+                    "roc_auc": float(auc[c]),
+                    "average_precision": float(ap[c]),
+                }
+                for c in range(classes)
+            ]
+        return found
+
+
+def _defined_mean(values: np.ndarray) -> float:
+    """The mean over the finite values (the classes where a metric is defined); NaN if none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
 
 
 def binary_cross_entropy(
@@ -231,6 +287,7 @@ def binary_cross_entropy(
     dtype: str | None = None,
     keep_rows: bool = True,
     metrics: bool = False,
+    by_class: bool = False,
     locate_logits: Locate = row_number,
     locate_labels: Locate = row_number,
     part: bool = False,
@@ -245,8 +302,11 @@ def binary_cross_entropy(
     class. `threshold` turns p(positive) into the predicted class. The
     per-row numbers of a multi-label batch are the sums over its classes
     (their means under Keras, its per-sample loss). `focal_gamma` makes it
-    the focal loss (Keras' or optax's), `focal_alpha` its class balance. `metrics` adds ROC AUC, average precision and
-    the Brier score for one score per row."""
+    the focal loss (Keras' or optax's), `focal_alpha` its class balance.
+    `metrics` adds ROC AUC, average precision, the Brier score and
+    calibration for one score per row; for several, per-class ROC AUC and
+    average precision with their macro and micro means (and with `by_class`
+    each class's positives, predictions and loss)."""
     if spec is None:
         spec = LossSpec(input, reduction, -100, label_smoothing, convention, dtype, "binary", focal_gamma, focal_alpha)
     spec.check()
@@ -333,6 +393,9 @@ def binary_cross_entropy(
     binary_metrics = None
     if metrics and classes == 1:
         binary_metrics = BinaryMetrics(p.reshape(rows), hard.reshape(rows), row_weight, threshold)
+    elif metrics:
+        class_loss = (elements.astype(np.float64) * row_weight[:, np.newaxis]).sum(axis=0)
+        binary_metrics = BinaryMetrics(p, hard, row_weight, threshold, class_loss, by_class)
     return Result(
         reduction=spec.reduction,
         sum=total,

@@ -64,13 +64,23 @@ def table(report: Report, precision: int, limit: int, width: int = 80) -> Any:
     threshold = report.options.get("threshold", 0.5)
     what = "rows with every class right" if multilabel else f"p(positive) ≥ {threshold:g}"
     lines.add_row("accuracy", f"{result.accuracy:.1%} ({result.correct}/{result.rows}, {what})")
-    if result.binary is not None:
-        found = result.binary.as_dict()
+    found = None if result.binary is None else result.binary.as_dict(names)
+    if found is not None and multilabel:
+        lines.add_row("ranking", f"ROC AUC macro {fmt(found['roc_auc_macro'])} ({found['roc_auc_classes']} of "
+                      f"{result.classes} classes) · micro {fmt(found['roc_auc_micro'])}")
+        lines.add_row("", f"average precision macro {fmt(found['average_precision_macro'])} "
+                      f"({found['average_precision_classes']} of {result.classes} classes) · "
+                      f"micro {fmt(found['average_precision_micro'])}")
+        lines.add_row("elements", f"{found['element_accuracy']:.1%} of (row, class) pairs right · "
+                      f"{found['positives']} positive")
+    elif found is not None:
         lines.add_row("ranking", f"ROC AUC {fmt(found['roc_auc'])} · average precision {fmt(found['average_precision'])}"
                       f" · {found['positives']} positive")
         lines.add_row("calibration", f"Brier {fmt(found['brier'])} · ECE {fmt(found['ece'])}")
     lines.add_row("computed", Text(printable(f"{result.backend} · {result.device} · {result.dtype} · {result.convention}")))
-    if result.binary is None or not found["reliability"]:
+    if found is not None and found.get("by_class"):
+        return Group(rows, Text(""), lines, Text(""), _by_class(found["by_class"], fmt))
+    if found is None or not found.get("reliability"):
         return Group(rows, Text(""), lines)
     calibration = [
         (f"p {b['low']:.2f}–{b['high']:.2f}", b["positive_rate"],
@@ -78,3 +88,26 @@ def table(report: Report, precision: int, limit: int, width: int = 80) -> Any:
         for b in found["reliability"]
     ]
     return Group(rows, Text(""), lines, Text(""), bar_charts([("calibration", calibration)], width))
+
+
+BY_CLASS_LIMIT = 50
+
+
+def _by_class(classes: list[dict[str, Any]], fmt) -> Any:
+    """A multi-label batch per class: positives, predicted, loss, ROC AUC and
+    average precision (the most frequent classes first beyond BY_CLASS_LIMIT)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    shown = classes if len(classes) <= BY_CLASS_LIMIT else sorted(classes, key=lambda c: -c["positives"])[:BY_CLASS_LIMIT]
+    more = len(classes) - len(shown)
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False,
+                 caption=f"… {more} more classes" if more else None)
+    for name in ("class", "positive", "predicted", "mean loss", "ROC AUC", "avg precision"):
+        grid.add_column(name, justify="left" if name == "class" else "right")
+    for c in shown:
+        label = f"{c['class']} {c['name']}" if c["name"] is not None else str(c["class"])
+        grid.add_row(Text(printable(label)), str(c["positives"]), str(c["predicted"]), fmt(c["loss"]),
+                     fmt(c["roc_auc"]), fmt(c["average_precision"]))
+    return grid

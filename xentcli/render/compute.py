@@ -76,7 +76,7 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
     if result.metrics is not None:
         data["metrics"] = _metrics(result.metrics, report.batch.class_names)
     if result.binary is not None:
-        data["metrics"] = _clean(result.binary.as_dict())
+        data["metrics"] = _clean(result.binary.as_dict(report.batch.class_names))
     if report.files:
         data["files"] = [{k: json_number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row:

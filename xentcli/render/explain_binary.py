@@ -19,7 +19,10 @@ BAR_WIDTH = 20
 
 def title(e: BinaryExplanation) -> str:
     if e.classes == 1:
-        what = f"target {fixed(float(e.target[0]), 4).rstrip('0').rstrip('.')}"
+        y = float(e.target[0])
+        what = f"target {fixed(y, 4).rstrip('0').rstrip('.')}"
+        if e.class_names and y in (0.0, 1.0):
+            what += f" {e.class_names[int(y)]}"
     else:
         what = f"{int((e.target >= 0.5).sum())} of {e.classes} classes positive"
     return printable(f"row {e.row} of {e.rows} · {e.where} · {e.task} · {what}")
