@@ -288,3 +288,19 @@ def test_the_readmes_worked_examples_on_the_sample_data():
     assert f"{sklearn.metrics.roc_auc_score(t, q, average='micro'):.4f}" == "0.8889"
     assert [f"{v:.4f}" for v in sklearn.metrics.average_precision_score(t, q, average=None)] == [
         "0.8095", "0.9167", "0.9167", "0.8333"]
+
+
+def test_many_files_are_one_batch_for_sklearns_single_class_refusal(tmp_path):
+    p = np.array([0.2, 0.7, 0.9, 0.4])
+    for k, labels in enumerate(([0, 0], [1, 1])):
+        np.save(tmp_path / f"p{k}.npy", p[2 * k : 2 * k + 2])
+        np.save(tmp_path / f"y{k}.npy", np.array(labels))
+    args = (tmp_path / "p*.npy", tmp_path / "y*.npy", "--input", "probs", "--convention", "sklearn")
+    found = xent_json(*args)  # each file holds one class; the batch holds both
+    assert found["loss"] == pytest.approx(sklearn.metrics.log_loss([0, 0, 1, 1], p), rel=1e-12)
+    np.save(tmp_path / "y0.npy", np.array([1, 1]))
+    assert "single class" in error_line(xent("compute", *args))
+    np.save(tmp_path / "y0.npy", np.array([0.5, 0.0]))  # soft targets in one file only: still one batch (torch)
+    torch_args = (tmp_path / "p*.npy", tmp_path / "y*.npy", "--input", "probs")
+    expected = F.binary_cross_entropy(torch.tensor(p), torch.tensor([0.5, 0.0, 1.0, 1.0], dtype=torch.float64))
+    assert xent_json(*torch_args)["loss"] == pytest.approx(float(expected), rel=1e-12)

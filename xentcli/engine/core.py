@@ -242,10 +242,13 @@ def combine(results: Sequence[Result]) -> Result:
     Per-row arrays are joined when every result kept them.
     """
     first = results[0]
+    sigmoid = first.spec.task != "multiclass"  # there soft targets are values between 0 and 1, not another layout
+
+    def kind(result: Result) -> tuple:
+        return result.classes, sigmoid or result.soft, result.dtype, result.convention, result.spec.task
+
     for result in results[1:]:
-        if (result.classes, result.soft, result.dtype, result.convention, result.spec.task) != (
-            first.classes, first.soft, first.dtype, first.convention, first.spec.task
-        ):
+        if kind(result) != kind(first):
             raise XentError(
                 f"the files do not match: {first.classes} classes, {first.dtype}"
                 f"{', soft labels' if first.soft else ''} in the first, "
@@ -257,6 +260,10 @@ def combine(results: Sequence[Result]) -> Result:
     rule = get_convention(first.convention)
     counted = rows - sum(r.ignored for r in results)
     refused = refusal(rule, first.reduction, counted, counted if weight_sum else 0, weight_sum)
+    if sigmoid:
+        from .sigmoid import whole_batch_refusal
+
+        refused = refused or whole_batch_refusal(first.spec, [r.target for r in results])
     if refused:
         raise XentError(refused)
     mean = reduced_mean(total, weight_sum, rule)
@@ -278,7 +285,7 @@ def combine(results: Sequence[Result]) -> Result:
         shape=(rows,),
         ignored=sum(r.ignored for r in results),
         correct=sum(r.correct for r in results),
-        soft=first.soft,
+        soft=any(r.soft for r in results),
         backend=first.backend,
         device=first.device,
         device_name=first.device_name,

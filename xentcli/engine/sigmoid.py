@@ -270,6 +270,16 @@ def _defined_mean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else math.nan
 
 
+def whole_batch_refusal(spec: LossSpec, targets: Sequence[np.ndarray | None]) -> str | None:
+    """scikit-learn's log_loss refuses labels of a single class: checked over
+    the whole batch (every file of it), not one part."""
+    if spec.convention != "sklearn" or spec.reduction not in ("mean", "sum"):
+        return None
+    if any(t is None for t in targets) or len(np.unique(np.concatenate([np.ravel(t) for t in targets]))) >= 2:
+        return None
+    return "sklearn.metrics.log_loss refuses labels of a single class (it needs both 0 and 1) (--convention sklearn)"
+
+
 def binary_cross_entropy(
     scores: np.ndarray,
     target: np.ndarray,
@@ -362,10 +372,9 @@ def binary_cross_entropy(
         refused = refusal(rule, spec.reduction, rows, int(np.count_nonzero(row_weight)), weight_sum)
         if refused:
             raise XentError(refused)
-        if spec.convention == "sklearn" and len(np.unique(y)) < 2 and spec.reduction in ("mean", "sum"):
-            raise XentError(
-                "sklearn.metrics.log_loss refuses labels of a single class (it needs both 0 and 1) (--convention sklearn)"
-            )
+        refused = whole_batch_refusal(spec, [y])
+        if refused:
+            raise XentError(refused)
     mean = reduced_mean(total, weight_sum, rule)
     p = probabilities(x, spec.input).astype(np.float64)
     pred = p >= threshold
