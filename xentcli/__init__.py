@@ -17,6 +17,7 @@ from .errors import ExitCode, XentError
 
 if TYPE_CHECKING:
     from .engine import ClassRows, LossSpec, Result, cross_entropy, rows_at, softmax
+    from .engine.sequences import next_token_targets, per_sequence
     from .engine.sigmoid import binary_cross_entropy
     from .readers import Batch, example_batch, load_batch
 
@@ -25,7 +26,8 @@ __version__ = "0.1.0"
 # Imported on first use, so that `xent` guards Ctrl-C before numpy loads.
 _LAZY = {"Batch": ".readers", "example_batch": ".readers", "load_batch": ".readers",
          "ClassRows": ".engine", "LossSpec": ".engine", "Result": ".engine", "cross_entropy": ".engine",
-         "rows_at": ".engine", "softmax": ".engine", "binary_cross_entropy": ".engine.sigmoid"}
+         "rows_at": ".engine", "softmax": ".engine", "binary_cross_entropy": ".engine.sigmoid",
+         "next_token_targets": ".engine.sequences", "per_sequence": ".engine.sequences"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,6 +48,8 @@ __all__ = [
     "cross_entropy",
     "example_batch",
     "load_batch",
+    "next_token_targets",
+    "per_sequence",
     "rows_at",
     "softmax",
 ]

@@ -177,6 +177,8 @@ TaskOpt = Annotated[Optional[Task], typer.Option("--task", help="multiclass (sof
 PosWeightOpt = Annotated[Optional[str], typer.Option("--pos-weight", help="torch's pos_weight for binary / multilabel logits: one number, or one per class (1,2,3).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", min=RANGES["threshold"][0], max=RANGES["threshold"][1], help="Binary tasks: p(positive) at or above this predicts the positive class. [default: 0.5]", show_default=False)]
 FocalGammaOpt = Annotated[Optional[float], typer.Option("--focal-gamma", min=RANGES["focal_gamma"][0], help="Binary / multilabel: the focal loss with this γ (Keras' BinaryFocalCrossentropy, optax's sigmoid_focal_loss).")]
+ShiftOpt = Annotated[Optional[bool], typer.Option("--shift", help="Causal LM: the logits at position t predict the label at t + 1 (as Hugging Face shifts them).")]
+MaskOpt = Annotated[Optional[str], typer.Option("--mask", help="A file of 1 (count) / 0 (ignore) per label, as an attention mask.")]
 FocalAlphaOpt = Annotated[Optional[float], typer.Option("--focal-alpha", min=RANGES["focal_alpha"][0], max=RANGES["focal_alpha"][1], help="The focal loss' class balance: α for positives, 1 - α for negatives.")]
 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": None, "whitespace": None}
@@ -187,7 +189,7 @@ EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0,
 NUMBER_SETTINGS = (
     "input", "weight", "ignore_index", "label_smoothing", "reduction", "class_axis", "convention",
     "sample_weight", "dtype", "classes", "header", "label_col", "id_col", "task", "pos_weight", "threshold",
-    "focal_gamma", "focal_alpha",
+    "focal_gamma", "focal_alpha", "shift", "mask",
 )
 
 
@@ -234,6 +236,9 @@ class Settings:
     threshold: float = 0.5
     focal_gamma: float | None = None
     focal_alpha: float | None = None
+    shift: bool = False
+    mask: str | None = None
+    per_sequence: bool = False
 
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -356,7 +361,7 @@ def _compute(
         settings.logits, settings.labels, read, class_weights=class_weights, sample=sample,
         sample_source=settings.sample_weight, class_axis=settings.class_axis, key=settings.key,
         labels_key=settings.labels_key, label_col=settings.label_col, classes=settings.classes, order=order,
-        ignore_index=settings.ignore_index, task=settings.task,
+        ignore_index=settings.ignore_index, task=settings.task, shift=settings.shift, mask=settings.mask,
     )
     done, result = shards.run(
         plan, engine, notice=notice,
@@ -457,6 +462,9 @@ def compute(
     threshold: ThresholdOpt = None,
     focal_gamma: FocalGammaOpt = None,
     focal_alpha: FocalAlphaOpt = None,
+    shift: ShiftOpt = None,
+    mask: MaskOpt = None,
+    per_sequence: Annotated[Optional[bool], typer.Option("--per-sequence", help="One row per sequence: its tokens, loss and perplexity.")] = None,
     format: Annotated[
         Optional[Format],
         typer.Option("--format", "-f", envvar="XENT_FORMAT", help="Output format. [default: table]", show_default=False),
@@ -487,7 +495,7 @@ def compute(
     per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
     pictures = settings.save_svg or settings.save_html
     with_metrics = settings.format in ("table", "json", "yaml") or bool(pictures)  # the outputs that show them
-    computed = _compute(settings, keep_rows=per_row_output, metrics=with_metrics)
+    computed = _compute(settings, keep_rows=per_row_output or settings.per_sequence, metrics=with_metrics)
     result, files = computed.result, computed.files
     from .engine.metrics import MetricOptions, option_warnings
     from .render import compute as render
@@ -498,11 +506,22 @@ def compute(
         result = replace(result, warnings=(*result.warnings, *useless))
         _warn(tuple(useless), settings)
 
-    report = render.Report(result, computed.batch, settings.engine_options(), files)
+    sequences = None
+    if settings.per_sequence:
+        from .engine.sequences import per_sequence
+
+        if files:
+            raise XentError("--per-sequence takes one LOGITS file (and one LABELS file), not several")
+        sequences = per_sequence(result)
+    report = render.Report(result, computed.batch, settings.engine_options(), files, sequences)
     drawing = None
     if settings.format == "table" or pictures:
         if files:
             drawing = render.files_table(report, settings.precision)
+        elif sequences is not None:
+            from .render import sequences as sequence_table
+
+            drawing = sequence_table.table(report, settings.precision, settings.rows)
         elif result.spec.task != "multiclass":
             from .render import binary
 
@@ -557,6 +576,8 @@ def explain(
     pos_weight: PosWeightOpt = None,
     focal_gamma: FocalGammaOpt = None,
     focal_alpha: FocalAlphaOpt = None,
+    shift: ShiftOpt = None,
+    mask: MaskOpt = None,
     format: Annotated[
         Optional[ExplainFormat], typer.Option("--format", "-f", help="Output format. [default: table]", show_default=False)
     ] = None,
@@ -728,7 +749,7 @@ def _check_files(settings: Settings, *more_logits: str) -> None:
     output that is also an input (writing it would destroy the input)."""
     from .readers import STDIN
 
-    inputs = [settings.logits, *more_logits, settings.labels, settings.weight, settings.sample_weight, settings.config]
+    inputs = [settings.logits, *more_logits, settings.labels, settings.weight, settings.sample_weight, settings.mask, settings.config]
     if STDIN in inputs and sys.stdin is None:  # started with stdin closed (`<&-`)
         raise XentError("standard input is closed", "<stdin>")
     outputs = [settings.output, settings.save_svg, settings.save_html]

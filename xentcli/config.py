@@ -59,8 +59,11 @@ KEYS: dict[str, tuple[type, ...]] = {
     "threshold": (float, int),
     "focal_gamma": (float, int),
     "focal_alpha": (float, int),
+    "shift": (bool,),
+    "mask": (str,),
+    "per_sequence": (bool,),
 }
-PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "output", "save_svg", "save_html")
+PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "mask", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line
 
 

@@ -33,10 +33,14 @@ class ClassRows:
         axis = class_axis % array.ndim
         if axis == 0:  # a strided view: blocks are copied one at a time, never the whole array
             array, axis = np.moveaxis(array, 0, -1), array.ndim - 1
-        self.array = array
-        self.axis = axis
         self.classes = array.shape[axis]
         self.shape: tuple[int, ...] = array.shape[:axis] + array.shape[axis + 1 :]
+        if array.ndim > 2 and axis == array.ndim - 1 and getattr(getattr(array, "flags", None), "c_contiguous", False):
+            # (batch, seq, vocab) as it lies in memory: (positions, vocab), a view, so that a block
+            # is a few positions, not a whole sequence of a large vocabulary
+            array, axis = array.reshape(-1, self.classes), 1
+        self.array = array
+        self.axis = axis
         self.positions = math.prod(self.shape)
         # Positions covered by one index along axis 0.
         self.per_lead = self.positions // array.shape[0] if array.shape[0] else 1

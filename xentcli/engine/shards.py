@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import XentError
-from ..readers import Batch, ReadOptions, expand_paths, is_pattern, load_batch, pair_paths
+from ..readers import Batch, ReadOptions, expand_paths, is_pattern, load_batch, pair_paths, read_mask
 from ..readers.vectors import ClassWeights
 from .checks import all_ignored
 from .core import combine
 from .rows import ClassRows
+from .sequences import masked_targets, next_token_targets
 from .spec import Result
 
 # A runner of the engine on one shard: (batch, class weights, sample weights, part of several) -> Result
@@ -48,15 +49,34 @@ class Plan:
     sample_source: str | None = None
     ignore_index: int = -100
     task: str = "auto"
+    shift: bool = False  # a causal LM: each position's target is the next label
+    mask: str | None = None  # a file of 1/0 per label (an attention mask): its 0s are ignored
     # for --weight balanced: every shard's labels, (indices, None) or (soft labels, their class axis)
     counted: list[tuple[np.ndarray, int | None]] = field(default_factory=list)
 
     def load(self, index: int) -> Batch:
         logits, labels = self.pairs[index]
-        return load_batch(
+        batch = load_batch(
             logits, labels, key=self.key, labels_key=self.labels_key, label_col=self.label_col,
             classes=self.classes, order=self.order, class_axis=self.class_axis, options=self.read, task=self.task,
+            shift=self.shift,
         )
+        return self._sequence_targets(batch)
+
+    def _sequence_targets(self, batch: Batch) -> Batch:
+        """The batch with its mask's 0s ignored and, with `shift`, next-token targets."""
+        mask, locate_mask = batch.mask, batch.locate_labels
+        if self.mask is not None:
+            mask, locate_mask = read_mask(self.mask, len(batch.target))
+        if mask is None and not self.shift:
+            return batch
+        if batch.task != "multiclass":
+            raise XentError("--shift and --mask are for token-level (multiclass) batches")
+        if self.shift:
+            target = next_token_targets(batch.target, self.ignore_index, mask, locate_mask)
+            locate = batch.locate_labels
+            return replace(batch, target=target, locate_labels=lambda position: locate(position + 1))
+        return replace(batch, target=masked_targets(batch.target, self.ignore_index, mask, locate_mask))
 
 
 def plan(
@@ -75,6 +95,8 @@ def plan(
         pairs = [(path, None) for path in logits_paths]
     else:
         pairs = pair_paths(logits_paths, expand_paths(labels), is_pattern(logits) or is_pattern(labels))
+    if shared.get("mask") is not None and len(pairs) > 1:
+        raise XentError("--mask takes one LOGITS file (and one LABELS file), not several")
     values, ids = sample if sample is not None else (None, None)
     result = Plan(pairs, read, class_weights=class_weights, sample=values, sample_ids=ids,
                   sample_source=sample_source, **shared)

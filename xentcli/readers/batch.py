@@ -21,6 +21,8 @@ from .registry import STDIN, ReadOptions, Source, read_source
 from .text import TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
+TOKEN_KEYS = ("input_ids",)  # a language model's input tokens: its labels once shifted (--shift)
+MASK_KEYS = ("attention_mask",)
 NO_IDS = "none"  # --id-col none: no column is an id by its name
 
 # The bundled example: torch.randn(3, 5) as printed in the notebook xent grew from, targets [3, 0, 2].
@@ -57,6 +59,7 @@ class Batch:
     ids: tuple[str, ...] | None = None  # the logits' row ids, where the file has them
     joined: bool = False  # the labels were matched to the logits by those ids
     task: str = "multiclass"  # or "binary" (one score per row), "multilabel"
+    mask: np.ndarray | None = None  # an attention mask found beside the logits (1 count, 0 ignore)
 
 
 def class_name(names: Sequence[str] | None, index: int, with_index: bool = False) -> str:
@@ -419,11 +422,14 @@ def load_batch(
     options: ReadOptions | None = None,
     stdin=None,
     task: str = "auto",
+    shift: bool = False,
 ) -> Batch:
     """Read the logits and the labels into a Batch (the bundled example if no paths).
 
     `task` "binary" (or "auto" with one score per row) reads the labels as
-    binary targets, `classes` then naming the negative and positive class."""
+    binary targets, `classes` then naming the negative and positive class.
+    `shift` (a causal LM's next-token targets, made by the caller) lets an
+    archive's `input_ids` be the labels and its `attention_mask` the mask."""
     if logits_path is None:
         return example_batch()
     if logits_path == STDIN and labels_path == STDIN:
@@ -460,11 +466,25 @@ def load_batch(
         )
     rows = position_shape(shape, class_axis)[0] if shape else 1
     labels_table = None
+    mask = None
     if labels is None and source.archive is not None and labels_path is None:
         archive = source.archive
         found = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
+        tokens = next((k for k in TOKEN_KEYS if k in archive.keys), None)
+        if found is None and tokens is not None:
+            if not shift:
+                raise XentError(
+                    f"the archive holds {tokens} but no labels: a causal LM's labels are its next tokens, "
+                    "so say --shift (or name the labels with --labels-key)",
+                    source.name,
+                )
+            found = tokens
         if found is not None:
             labels = _array_labels(f"{source.name}[{found}]", archive.get(found), logits.names)
+        mask_key = next((k for k in MASK_KEYS if k in archive.keys), None)
+        if shift and mask_key is not None:
+            mask = archive.get(mask_key)
+            notices.append(f"{source.name}[{mask_key}]: its 0s are ignored (the attention mask beside the logits)")
     if labels is None:
         if labels_path is None:
             raise XentError("no labels: give a LABELS file, or --label-col for a column of LOGITS")
@@ -508,6 +528,7 @@ def load_batch(
         joined=joined,
         task="binary" if binary else ("multilabel" if task == "multilabel" else "multiclass"),
         class_names=tuple(binary_names) if binary and binary_names else names,
+        mask=mask,
     )
 
 

@@ -8,15 +8,16 @@ orders them): such weights are applied by class name, never by position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import XentError
+from .batch import array_locator
 from .registry import STDIN, known_suffixes, read_source
-from .text import is_number
+from .text import is_number, is_positional
 
 BALANCED = "balanced"
 # Labels for --weight balanced: (class indices, None) or (soft labels, their class axis).
@@ -155,3 +156,25 @@ def read_vector(text: str, option: str = "--weight") -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise XentError(f"{option} must be numbers, got {array.dtype}", source.name)
     return np.asarray(array, dtype=np.float64).reshape(-1)
+
+
+def read_mask(path: str, rows: int | None = None) -> tuple[np.ndarray, Callable[[int], str]]:
+    """--mask: 1 (count) or 0 (ignore) per label, as an attention mask; any
+    input format (an archive: its `attention_mask` or its one array). A text
+    file's first line is pandas' header 0,1,... when the file has one line
+    more than the labels' `rows`."""
+    source = read_source(path)
+    if source.table is not None:
+        table = source.table
+        header = table.undecided and rows is not None and table.rows == rows + 1 and is_positional(table.first_row())
+        table = table.with_header() if header else table.decided()
+        return table.numbers(table.data_columns()), table.locate
+    if source.archive is not None:
+        keys = source.archive.keys
+        key = "attention_mask" if "attention_mask" in keys else keys[0] if len(keys) == 1 else None
+        if key is None:
+            raise XentError(f"the archive holds {len(keys)} arrays ({', '.join(keys)}) and no attention_mask", source.name)
+        array, name = source.archive.get(key), f"{source.name}[{key}]"
+    else:
+        array, name = source.array, source.name
+    return array, array_locator(name, array.shape)

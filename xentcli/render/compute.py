@@ -34,6 +34,7 @@ class Report:
     batch: Batch
     options: dict[str, Any]
     files: list[dict[str, Any]] | None = None
+    sequences: Any = None  # engine.sequences.Sequences, with --per-sequence
 
     def index(self, position: int) -> tuple[int, ...]:
         return tuple(int(i) for i in np.unravel_index(position, self.result.shape))
@@ -77,6 +78,11 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         data["metrics"] = _metrics(result.metrics, report.batch.class_names)
     if result.binary is not None:
         data["metrics"] = _clean(result.binary.as_dict(report.batch.class_names))
+    if report.sequences is not None:
+        data["sequences"] = len(report.sequences.tokens)
+        data["token_mean"] = json_number(result.mean)
+        data["sequence_mean"] = json_number(report.sequences.mean)
+        data["per_sequence"] = _clean(report.sequences.rows())
     if report.files:
         data["files"] = [{k: json_number(v) if isinstance(v, float) else v for k, v in f.items()} for f in report.files]
     if per_row:
@@ -166,8 +172,19 @@ def to_yaml(report: Report, per_row: bool) -> Iterator[str]:
 
 
 def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
-    """The per-row table, header first, columns named as the JSON per_row keys; streamed."""
+    """The per-row table, header first, columns named as the JSON per_row keys; streamed.
+    With --per-sequence, a line per sequence instead (the JSON's per_sequence keys)."""
     import csv
+
+    if report.sequences is not None:
+        keys = ("sequence", "tokens", "loss", "perplexity")
+        yield delimiter.join(keys) + "\n"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+        for row in report.sequences.rows():
+            writer.writerow(["" if math.isnan(v) else repr(v) if isinstance(v, float) else v for v in row.values()])
+        yield buffer.getvalue()
+        return
 
     keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ()) + (("p_positive",) if report.result.scores is not None else ())
     yield delimiter.join(keys) + "\n"
