@@ -43,6 +43,7 @@ RANGES = {
     "threshold": (0, 1),
     "focal_gamma": (0, None),
     "focal_alpha": (0, 1),
+    "z_loss": (0, None),
     "max_bytes": (1, None),
     "resamples": (0, 1_000_000),  # 8 MB per array of resampled sums: the bootstrap stays bounded
 }

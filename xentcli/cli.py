@@ -177,6 +177,9 @@ TaskOpt = Annotated[Optional[Task], typer.Option("--task", help="multiclass (sof
 PosWeightOpt = Annotated[Optional[str], typer.Option("--pos-weight", help="torch's pos_weight for binary / multilabel logits: one number, or one per class (1,2,3).")]
 ThresholdOpt = Annotated[Optional[float], typer.Option("--threshold", min=RANGES["threshold"][0], max=RANGES["threshold"][1], help="Binary tasks: p(positive) at or above this predicts the positive class. [default: 0.5]", show_default=False)]
 FocalGammaOpt = Annotated[Optional[float], typer.Option("--focal-gamma", min=RANGES["focal_gamma"][0], help="Binary / multilabel: the focal loss with this γ (Keras' BinaryFocalCrossentropy, optax's sigmoid_focal_loss).")]
+ZLossOpt = Annotated[Optional[float], typer.Option("--z-loss", min=RANGES["z_loss"][0], help="Add PaLM's z-loss: COEF · logsumexp(logits)² per counted position (reported apart).")]
+SoftcapOpt = Annotated[Optional[float], typer.Option("--softcap", help="Gemma 2's final-logit soft-capping first: CAP · tanh(logits / CAP).")]
+TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", help="Divide the logits by T (after --softcap).")]
 ShiftOpt = Annotated[Optional[bool], typer.Option("--shift", help="Causal LM: the logits at position t predict the label at t + 1 (as Hugging Face shifts them).")]
 MaskOpt = Annotated[Optional[str], typer.Option("--mask", help="A file of 1 (count) / 0 (ignore) per label, as an attention mask.")]
 FocalAlphaOpt = Annotated[Optional[float], typer.Option("--focal-alpha", min=RANGES["focal_alpha"][0], max=RANGES["focal_alpha"][1], help="The focal loss' class balance: α for positives, 1 - α for negatives.")]
@@ -189,7 +192,7 @@ EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0,
 NUMBER_SETTINGS = (
     "input", "weight", "ignore_index", "label_smoothing", "reduction", "class_axis", "convention",
     "sample_weight", "dtype", "classes", "header", "label_col", "id_col", "task", "pos_weight", "threshold",
-    "focal_gamma", "focal_alpha", "shift", "mask",
+    "focal_gamma", "focal_alpha", "shift", "mask", "z_loss", "softcap", "temperature",
 )
 
 
@@ -239,6 +242,9 @@ class Settings:
     shift: bool = False
     mask: str | None = None
     per_sequence: bool = False
+    z_loss: float = 0.0
+    softcap: float | None = None
+    temperature: float | None = None
 
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -291,7 +297,8 @@ class Settings:
 
         return LossSpec(
             self.input, self.reduction, self.ignore_index, self.label_smoothing, self.convention, self.dtype,
-            focal_gamma=self.focal_gamma, focal_alpha=self.focal_alpha,
+            focal_gamma=self.focal_gamma, focal_alpha=self.focal_alpha, softcap=self.softcap,
+            temperature=self.temperature, z_loss=self.z_loss,
         )
 
 
@@ -462,6 +469,9 @@ def compute(
     threshold: ThresholdOpt = None,
     focal_gamma: FocalGammaOpt = None,
     focal_alpha: FocalAlphaOpt = None,
+    z_loss: ZLossOpt = None,
+    softcap: SoftcapOpt = None,
+    temperature: TemperatureOpt = None,
     shift: ShiftOpt = None,
     mask: MaskOpt = None,
     per_sequence: Annotated[Optional[bool], typer.Option("--per-sequence", help="One row per sequence: its tokens, loss and perplexity.")] = None,
@@ -576,6 +586,9 @@ def explain(
     pos_weight: PosWeightOpt = None,
     focal_gamma: FocalGammaOpt = None,
     focal_alpha: FocalAlphaOpt = None,
+    z_loss: ZLossOpt = None,
+    softcap: SoftcapOpt = None,
+    temperature: TemperatureOpt = None,
     shift: ShiftOpt = None,
     mask: MaskOpt = None,
     format: Annotated[

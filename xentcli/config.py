@@ -62,6 +62,9 @@ KEYS: dict[str, tuple[type, ...]] = {
     "shift": (bool,),
     "mask": (str,),
     "per_sequence": (bool,),
+    "z_loss": (float, int),
+    "softcap": (float, int),
+    "temperature": (float, int),
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "mask", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line

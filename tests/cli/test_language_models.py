@@ -111,3 +111,25 @@ def test_the_readmes_example_on_the_sample_dump():
     assert f"{np.mean(per_sequence):.4f}" == "1.4176"
     found = xent_json(SAMPLES / "lm_dump.npz", "--class-axis", "-1", "--shift", "--per-sequence")
     assert found["loss"] == pytest.approx(float(causal_loss(logits, ids, mask)), rel=1e-6)
+
+
+def test_z_loss_softcap_and_temperature_from_the_command_line(dump):
+    folder, logits, ids, mask = dump
+    found = xent_json(folder / "logits.npy", folder / "ids.npy", "--class-axis", "-1", "--shift", "--mask",
+                      folder / "mask.npy", "--z-loss", "1e-3", "--softcap", "4", "--temperature", "0.8")
+    x = torch.tanh(torch.tensor(logits, dtype=torch.float64)[:, :-1] / 4) * 4 / 0.8
+    labels = torch.tensor(ids).clone()
+    labels[torch.tensor(mask) == 0] = -100
+    target = labels[:, 1:].reshape(-1)
+    kept = target != -100
+    ce = F.cross_entropy(x.reshape(-1, x.shape[-1]), target)
+    z = (1e-3 * torch.logsumexp(x.reshape(-1, x.shape[-1]), -1) ** 2)[kept].mean()
+    assert found["loss"] == pytest.approx(float(ce + z), rel=1e-6)
+    assert found["z_loss"]["mean"] == pytest.approx(float(z), rel=1e-6) and found["z_loss"]["coefficient"] == 1e-3
+    assert found["cross_entropy"] == pytest.approx(float(ce), rel=1e-6)
+    assert found["perplexity"] == pytest.approx(float(torch.exp(ce)), rel=1e-6)
+    assert {k: found["options"][k] for k in ("z_loss", "softcap", "temperature")} == {
+        "z_loss": 1e-3, "softcap": 4.0, "temperature": 0.8}
+    probs = xent("compute", folder / "logits.npy", folder / "ids.npy", "--class-axis", "-1", "--softcap", "3",
+                 "--input", "probs")
+    assert "act on a softmax's logits" in error_line(probs)

@@ -71,6 +71,7 @@ class NumpyOps:
         return np.empty(shape, dtype=dtype)
 
     exp = staticmethod(np.exp)
+    tanh = staticmethod(np.tanh)
     log = staticmethod(np.log)
     abs = staticmethod(np.abs)
     clip = staticmethod(np.clip)
@@ -235,6 +236,9 @@ class TorchOps:
 
     def exp(self, x: Any) -> Any:
         return x.exp()
+
+    def tanh(self, x: Any) -> Any:
+        return x.tanh()
 
     def exp_shifted(self, x: Any, top: Any) -> Any:
         return (x - top[:, None]).exp_()

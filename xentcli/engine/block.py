@@ -42,6 +42,9 @@ class BlockSpec:
     metrics: MetricOptions | None
     convention: Convention
     task: str = "multiclass"
+    softcap: float | None = None
+    temperature: float | None = None
+    z_loss: float = 0.0
 
 
 def _one_hot_nan(x: Any, target: Any, kept: Any, ops: Ops) -> Any:
@@ -80,14 +83,17 @@ def block(
         loss = ops.where(rows.kept, loss, 0.0)
         log_p = ops.where(rows.kept, log_p, math.nan)
         correct = correct & rows.kept
+    reported = terms.parts(ops, spec, rows)
     if sample_w is not None:
         loss = loss * sample_w
+        reported = {name: part * sample_w for name, part in reported.items()}
     totals = {
         "loss": ops.sum64(loss),
         "correct": correct.sum(),
         "bad": bad.sum(),
         "off_sum": 0 if rows.off_sum is None else rows.off_sum.sum(),
         "one_hot_nan": 0 if one_hot_nan is None else one_hot_nan.sum(),
+        **{name: ops.sum64(ops.where(rows.kept, part, 0.0)) for name, part in reported.items()},
     }
     if spec.metrics is not None:
         rule = rows.log_p_rule
@@ -117,6 +123,7 @@ def run_blocks(
     spans = rows.spans(ops.block_rows(spec.classes, spec.dtype.itemsize))
     shapes = {name: ("int64", 1) for name in ("correct", "bad", "off_sum", "one_hot_nan")}
     shapes["loss"] = ("float64", 1)
+    shapes.update({name: ("float64", 1) for name, (active, _) in terms.PARTS.items() if active(spec)})
     if spec.metrics is not None:
         shapes.update(metric_layout(spec.metrics, spec.classes))
     totals = {

@@ -27,7 +27,9 @@ from .logprobs import softmax, sum_tolerance
 from .metrics import MetricOptions, Metrics
 from .rows import ClassRows, checked_vector, index_targets, soft_argmax
 from .spec import InputKind, Locate, LossSpec, Progress, Reduction, Result, row_number
-from .transforms import compute_dtype
+from . import terms
+from .backends import NumpyOps
+from .transforms import compute_dtype, transformed
 
 
 def reduced_mean(total: float, weight_sum: float, rule: Convention) -> float:
@@ -138,7 +140,10 @@ def cross_entropy(
     ops = select(backend, device, logits.nbytes)
     tolerance = sum_tolerance(math_dtype)
     keep = keep_rows or reduction == "none"
-    math_spec = BlockSpec(input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep, metrics, rule)
+    math_spec = BlockSpec(
+        input, math_dtype, ignore_index, label_smoothing, rows.classes, tolerance, keep, metrics, rule,
+        softcap=spec.softcap, temperature=spec.temperature, z_loss=spec.z_loss,
+    )
     # Masked (-inf) classes and bad values run through the math as NaN/inf;
     # _check_values then names the first bad row.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -196,6 +201,7 @@ def cross_entropy(
         warnings=tuple(found),
         metrics=None if metrics is None else Metrics.from_totals(totals, metrics, count - ignored),
         spec=spec,
+        parts={name: math.fsum(totals[name]) for name in terms.PARTS if name in totals},
         **rows_kept,
     )
 
@@ -231,7 +237,7 @@ def rows_at(
         device=device,
         spec=replace(spec, reduction="none", dtype=str(dtype)),
     )
-    return result, softmax(chosen, spec.input, spec.convention)
+    return result, softmax(transformed(NumpyOps(), spec, chosen), spec.input, spec.convention)
 
 
 
@@ -294,6 +300,7 @@ def combine(results: Sequence[Result]) -> Result:
         warnings=tuple(w for r in results for w in r.warnings),
         metrics=_add_metrics(results),
         spec=first.spec,
+        parts={name: math.fsum(r.parts[name] for r in results) for name in first.parts},
         **arrays,
     )
 

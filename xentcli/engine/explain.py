@@ -23,6 +23,7 @@ from .backends import NumpyOps
 from .logprobs import log_probs, sum_tolerance
 from .rows import ClassRows
 from .spec import InputKind, Result
+from .transforms import transformed
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class Explanation:
     sample_weight: float | None = None
     torch_batch_loss: float | None = None
     departures: tuple[str, ...] = ()
+    given_logits: np.ndarray | None = None  # the logits as the file holds them, when transformed
+    z_term: float | None = None  # PaLM's z-loss of the row, in `loss`
+    softcap: float | None = None
+    temperature: float | None = None
+    z_loss: float = 0.0
 
     @property
     def target_weight(self) -> float:
@@ -119,7 +125,8 @@ def explain_row(
     rule = get_convention(convention)
     position = resolve_row(row, result.rows)
     rows = ClassRows(logits, class_axis)
-    x = rows.take([position])[0].astype(np.float64)
+    given = rows.take([position])[0].astype(np.float64)
+    x = transformed(NumpyOps(), result.spec, given)  # soft-capping, temperature (transforms.py)
     classes = len(x)
     soft = result.soft
     q = ClassRows(target, class_axis).take([position])[0].astype(np.float64) if soft else None
@@ -176,8 +183,11 @@ def explain_row(
             log_softmax = log_p
         softmax = np.exp(log_p)
         log_p_target = float(log_p[t]) if 0 <= t < classes else math.nan
-        unscaled = base_loss(log_p)
-        loss, second_route = unscaled * scale, base_loss(log_softmax) * scale
+        z_term = None
+        if result.spec.z_loss and not ignored:  # PaLM's z-loss, added to the row's loss (terms.py)
+            z_term = result.spec.z_loss * (top + log_sum_exp) ** 2
+        unscaled = base_loss(log_p) + (z_term or 0.0)
+        loss, second_route = unscaled * scale, (base_loss(log_softmax) + (z_term or 0.0)) * scale
         smoothing_term = float(-(inside * log_p).sum()) if label_smoothing and q is None else None
         soft_terms = None if smoothed is None else -inside * smoothed * log_p
 
@@ -195,6 +205,8 @@ def explain_row(
         ignored=ignored,
         ignore_index=ignore_index,
         logits=x,
+        given_logits=None if x is given else given,
+        z_term=z_term,
         max=top,
         shifted=shifted,
         exp=exps,
@@ -212,7 +224,7 @@ def explain_row(
         base_loss=unscaled,
         row_weight=row_weight,
         second_route=second_route,
-        torch_loss=_torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax),
+        torch_loss=_plus(_torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax), z_term),
         engine_loss=float(losses[position]),
         reduction=result.reduction,
         batch_loss=result.sum if result.reduction == "sum" else result.mean,
@@ -221,6 +233,9 @@ def explain_row(
         share=float(losses[position]) / total if total and math.isfinite(total) else math.nan,
         rank=int((losses > losses[position]).sum()) + 1,
         convention=rule.name,
+        softcap=result.spec.softcap,
+        temperature=result.spec.temperature,
+        z_loss=result.spec.z_loss,
         sample_weight=sample_weight,
         torch_batch_loss=torch_batch_loss,
         departures=tuple(
@@ -230,6 +245,10 @@ def explain_row(
             )
         ),
     )
+
+
+def _plus(value: float | None, term: float | None) -> float | None:
+    return value if value is None or term is None else value + term
 
 
 def _torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax) -> float | None:

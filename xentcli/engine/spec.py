@@ -42,6 +42,9 @@ class LossSpec:
     task: str = "multiclass"  # softmax over classes; "binary" / "multilabel": the sigmoid family
     focal_gamma: float | None = None  # the sigmoid family's focal loss (Keras', optax's); None: cross-entropy
     focal_alpha: float | None = None  # its class balance: α for positives, 1 - α for negatives
+    softcap: float | None = None  # logits -> softcap · tanh(logits / softcap) first (Gemma 2)
+    temperature: float | None = None  # then logits / temperature
+    z_loss: float = 0.0  # PaLM's auxiliary z_loss · logsumexp(logits)², added per counted position
 
     def check(self) -> None:
         if self.task not in TASKS[1:]:
@@ -60,6 +63,15 @@ class LossSpec:
             raise XentError(f"the focal loss takes γ ≥ 0, got {self.focal_gamma:g}")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise XentError(f"the focal loss takes α in [0, 1], got {self.focal_alpha:g}")
+        logit_options = [name for name, value in (("--softcap", self.softcap), ("--temperature", self.temperature))
+                         if value is not None] + (["--z-loss"] if self.z_loss else [])
+        for name, value in (("--softcap", self.softcap), ("--temperature", self.temperature)):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise XentError(f"{name} must be a positive number, got {value:g}")
+        if not (self.z_loss >= 0 and math.isfinite(self.z_loss)):
+            raise XentError(f"--z-loss must be a coefficient ≥ 0, got {self.z_loss:g}")
+        if logit_options and (self.input != "logits" or self.task != "multiclass"):
+            raise XentError(f"{', '.join(logit_options)} act on a softmax's logits: --input logits, --task multiclass")
 
     def options(self) -> dict[str, Any]:
         """The settings, as the JSON reports them, with the version of xent that computed them."""
@@ -105,6 +117,7 @@ class Result:
     spec: LossSpec = field(default_factory=LossSpec)  # the settings that made it
     scores: np.ndarray | None = None  # binary tasks: p(positive) per row
     binary: Any = None  # binary tasks: the ranking metrics (sigmoid.BinaryMetrics)
+    parts: dict[str, float] = field(default_factory=dict)  # terms in the sum, reported apart: z_loss -> its sum
 
     @property
     def loss(self) -> float | None:
@@ -122,17 +135,26 @@ class Result:
         counted = self.rows - self.ignored
         return self.correct / counted if counted else math.nan
 
+    def part_mean(self, name: str) -> float:
+        """The mean of a term reported apart (z_loss): its sum over the mean's denominator."""
+        return self.parts[name] / self.weight_sum if self.weight_sum else math.nan
+
+    @property
+    def cross_entropy_mean(self) -> float:
+        """The mean loss without the terms reported apart (the z-loss)."""
+        return self.mean - sum(self.part_mean(name) for name in self.parts)
+
     @property
     def perplexity(self) -> float:
-        """exp(mean loss); NaN for a focal loss, which is no log-likelihood."""
+        """exp(mean cross-entropy), the z-loss left out; NaN for a focal loss, which is no log-likelihood."""
         if self.spec.focal_gamma is not None:
             return math.nan
         with np.errstate(over="ignore"):
-            return float(np.exp(self.mean))
+            return float(np.exp(self.cross_entropy_mean))
 
     @property
     def bits(self) -> float:
-        """The mean loss in bits (per sample): nats / ln 2; NaN for a focal loss."""
+        """The mean cross-entropy in bits (per sample): nats / ln 2; NaN for a focal loss."""
         if self.spec.focal_gamma is not None:
             return math.nan
-        return self.mean / math.log(2)
+        return self.cross_entropy_mean / math.log(2)

@@ -29,8 +29,24 @@ def smoothed_targets(spec: Any, q: Any) -> Any:
     return q * (1 - spec.label_smoothing) + spec.label_smoothing / spec.classes
 
 
+def z_loss_part(ops: Ops, spec: Any, rows: TaskRows) -> Any:
+    """PaLM's auxiliary z-loss per row: coefficient × (log Z)², log Z = logsumexp of the
+    row's logits (Chowdhery et al. 2022, §5; T5X's cross_entropy_with_logits adds it per token)."""
+    log_z = rows.top + rows.log_p_rule.lse
+    return spec.z_loss * log_z * log_z
+
+
+def z_loss(ops: Ops, spec: Any, rows: TaskRows, loss: Any, w: Any) -> Any:
+    return loss + z_loss_part(ops, spec, rows)
+
+
 # (is it active for these settings and this kind of target, the term), in the order they apply
-TERMS = ((lambda spec, soft: spec.label_smoothing > 0 and not soft, label_smoothing),)
+TERMS = (
+    (lambda spec, soft: spec.label_smoothing > 0 and not soft, label_smoothing),
+    (lambda spec, soft: spec.z_loss > 0, z_loss),
+)
+# Terms reported on their own beside the loss: name -> (is it active, its per-row part)
+PARTS = {"z_loss": (lambda spec: spec.z_loss > 0, z_loss_part)}
 
 
 def add(ops: Ops, spec: Any, rows: TaskRows, w: Any, soft: bool) -> Any:
@@ -40,3 +56,8 @@ def add(ops: Ops, spec: Any, rows: TaskRows, w: Any, soft: bool) -> Any:
         if active(spec, soft):
             loss = term(ops, spec, rows, loss, w)
     return loss
+
+
+def parts(ops: Ops, spec: Any, rows: TaskRows) -> dict[str, Any]:
+    """The per-row values of the active terms reported on their own."""
+    return {name: part(ops, spec, rows) for name, (active, part) in PARTS.items() if active(spec)}

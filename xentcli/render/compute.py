@@ -78,6 +78,10 @@ def as_dict(report: Report, per_row: bool) -> dict[str, Any]:
         data["metrics"] = _metrics(result.metrics, report.batch.class_names)
     if result.binary is not None:
         data["metrics"] = _clean(result.binary.as_dict(report.batch.class_names))
+    if "z_loss" in result.parts:
+        data["z_loss"] = {"coefficient": result.spec.z_loss, "sum": json_number(result.parts["z_loss"]),
+                          "mean": json_number(result.part_mean("z_loss"))}
+        data["cross_entropy"] = json_number(result.cross_entropy_mean)
     if report.sequences is not None:
         data["sequences"] = len(report.sequences.tokens)
         data["token_mean"] = json_number(result.mean)
@@ -528,6 +532,10 @@ def summary(report: Report, precision: int, width: int = 80):
         lines.add_row("sum", f"{fmt(result.sum)} / weight sum {result.weight_sum:g}")
     else:
         lines.add_row("mean", fmt(result.mean))
+    if "z_loss" in result.parts:
+        z = result.parts["z_loss"] if reduction == "sum" else result.part_mean("z_loss")
+        lines.add_row("of which", f"cross-entropy {fmt(headline - z)} + z-loss {fmt(z)} "
+                      f"({result.spec.z_loss:g} · logsumexp², PaLM)")
     lines.add_row(
         "rows",
         f"{result.rows} · classes {result.classes} · ignored {result.ignored}"

@@ -35,6 +35,8 @@ def class_table(e: Explanation, precision: int) -> tuple[list[str], list[list[st
     """(header, rows, note) of the per-class table; note sums up the classes left out."""
     f = _formatter(precision)
     header = ["class"]
+    if e.given_logits is not None:
+        header += ["x given"]
     if e.input == "logits":
         header += ["logit x", "x - m", "e^(x-m)"]
     elif e.input == "probs":
@@ -51,6 +53,8 @@ def class_table(e: Explanation, precision: int) -> tuple[list[str], list[list[st
     for c in classes:
         name = printable(e.class_name(c)) + (" ◀ target" if c == e.target and e.soft_labels is None else "")
         cells = [name]
+        if e.given_logits is not None:
+            cells += [f(e.given_logits[c])]
         if e.input == "logits":
             cells += [f(e.logits[c]), f(e.shifted[c]), f(e.exp[c])]
         else:
@@ -110,6 +114,10 @@ def steps(e: Explanation, precision: int) -> list[str]:
     f = _formatter(precision)
     lines: list[str] = []
     t = e.target
+    if e.softcap is not None:
+        lines.append(f"soft-capping (Gemma 2): x = {e.softcap:g}·tanh(x given / {e.softcap:g}), so |x| < {e.softcap:g}")
+    if e.temperature is not None:
+        lines.append(f"temperature: x = x / {e.temperature:g}")
     if e.input == "logits":
         lines.append(f"m = max x = {f(e.max)}: subtracting it makes every x - m ≤ 0, so e^(x-m) ≤ 1 cannot overflow")
         lines.append(f"Σ e^(x-m) = {f(e.sum_exp)}, log Σ = {f(e.log_sum_exp)}")
@@ -128,6 +136,10 @@ def steps(e: Explanation, precision: int) -> list[str]:
         if e.soft_labels is None and not e.ignored:
             lines.append(f"log p_target = {f(e.log_p_target)}")
     lines += _loss_steps(e, f)
+    if e.z_term is not None:
+        log_z = e.max + e.log_sum_exp
+        lines.append(f"z-loss (PaLM) = {e.z_loss:g}·(log Z)², log Z = m + log Σ = {f(log_z)}: {f(e.z_term)}")
+        lines.append(f"loss = cross-entropy + z-loss = {f(e.base_loss - e.z_term)} + {f(e.z_term)} = {f(e.base_loss)}")
     if e.row_weight is not None and not e.ignored:
         lines.append(f"{e.convention}: the class weight scales the whole row: × w_target {f(e.row_weight)}")
     if e.sample_weight is not None and not e.ignored:
@@ -142,7 +154,8 @@ def notes(e: Explanation, precision: int) -> list[str]:
     f = _formatter(precision)
     checks = [f"second route, log_softmax then NLL = {f(e.second_route)}"]
     if e.torch_loss is not None:
-        checks.append(f"torch CrossEntropyLoss (this row) = {f(e.torch_loss)}")
+        plus = " + z-loss" if e.z_term is not None else ""
+        checks.append(f"torch CrossEntropyLoss (this row){plus} = {f(e.torch_loss)}")
     checks.append(f"xent compute = {f(e.engine_loss)}")
     lines = ["check: " + " · ".join(checks), _batch_line(e, f)]
     if e.convention != "torch":
@@ -295,6 +308,10 @@ def as_dict(e: Explanation) -> dict[str, Any]:
         data["torch_batch_loss"] = None if e.torch_batch_loss is None else json_number(e.torch_batch_loss)
     if e.sample_weight is not None:
         data["sample_weight"] = e.sample_weight
+    if e.given_logits is not None:
+        data["given_logits"] = _vector(e.given_logits)
+    if e.z_term is not None:
+        data["z_loss_term"] = json_number(e.z_term)
     if e.weight is not None:
         data["weight"] = _vector(e.weight)
         data["target_weight"] = None if e.soft_labels is not None else e.target_weight
