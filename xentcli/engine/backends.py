@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bfloat16 import widened
 from ..errors import XentError
 
 INSTALL_TORCH = "pip install 'xentcli[torch]'"
@@ -62,7 +63,7 @@ class NumpyOps:
         return max(1, min(NUMPY_BLOCK_ROWS, NUMPY_BLOCK_BYTES // max(classes * itemsize, 1)))
 
     def load(self, block: np.ndarray, dtype: np.dtype, channel: str = "logits") -> np.ndarray:
-        return np.asarray(block, dtype=dtype)
+        return np.asarray(widened(block), dtype=dtype)
 
     def vector(self, values: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
         return np.asarray(values, dtype=dtype)
@@ -202,6 +203,7 @@ class TorchOps:
 
     def load(self, block: np.ndarray, dtype: np.dtype, channel: str = "logits") -> Any:
         """A block on the device; `channel` keeps logits and soft labels apart."""
+        block = widened(block)  # bfloat16 bits as float32
         slot = self._slot(channel, block.shape, dtype)
         if slot["event"] is not None:
             slot["event"].synchronize()  # its previous copy to the GPU is done

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..bfloat16 import widened
 from ..conventions import Convention, one_hot_nan_warning
 from ..errors import XentError
 from .backends import NumpyOps
@@ -95,7 +96,7 @@ def _mass(x: np.ndarray, spec: BlockSpec) -> np.ndarray:
 
 def looks_like_probabilities(block: np.ndarray, tolerance: float) -> bool:
     """The classic double-softmax mistake: 'logits' that are already probabilities."""
-    block = np.asarray(block, dtype=np.float64)
+    block = np.asarray(widened(block), dtype=np.float64)
     return bool(
         len(block)
         and block.min() >= 0

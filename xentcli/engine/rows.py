@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..bfloat16 import widened
 from ..errors import XentError
 from .backends import NumpyOps
 from .spec import Locate
@@ -76,7 +77,7 @@ class ClassRows:
             self._lead_block(p // self.per_lead, p // self.per_lead + 1)[p % self.per_lead]
             for p in np.asarray(positions, dtype=np.int64).reshape(-1)
         ]
-        return np.array(out).reshape(-1, self.classes)
+        return widened(np.array(out)).reshape(-1, self.classes)
 
     def index(self, position: int) -> tuple[int, ...]:
         """The full index (n, d1, ..., dk) of a flat position."""

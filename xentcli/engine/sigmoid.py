@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bfloat16 import widened
 from ..conventions import KERAS_EPSILON, get as get_convention, refusal
 from ..errors import XentError
 from .core import reduced_mean
@@ -320,7 +321,7 @@ def binary_cross_entropy(
     if spec is None:
         spec = LossSpec(input, reduction, -100, label_smoothing, convention, dtype, "binary", focal_gamma, focal_alpha)
     spec.check()
-    x = np.asarray(scores)
+    x = widened(np.asarray(scores))
     math_dtype = np.dtype(spec.dtype) if spec.dtype else compute_dtype(x.dtype)
     x = x.reshape(len(x), -1) if x.ndim else x.reshape(1, 1)
     if x.ndim != 2:

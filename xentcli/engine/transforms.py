@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from ..bfloat16 import BFLOAT16
 from ..errors import XentError
 from .logprobs import Ops
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype the math runs in: float16 (and smaller) is upcast to float32."""
+    """The dtype the math runs in: float16 and bfloat16 (and smaller) are upcast to float32."""
+    if dtype == BFLOAT16:
+        return np.dtype(np.float32)
     if not np.issubdtype(dtype, np.floating):
         raise XentError(f"logits must be floating point, got {dtype}")
     return np.dtype(np.float32) if dtype.itemsize < 4 else np.dtype(dtype)

@@ -1,6 +1,6 @@
 """Readers: files -> a Batch, one module per format behind one registry.
 
-``registry`` maps suffixes and magic bytes to the modules ``npy``, ``npz``,
+``registry`` maps suffixes and magic bytes to the modules ``npy``, ``npz``, ``safetensors``,
 ``pt`` and ``textfile`` (which parses with ``text``); ``batch`` matches the
 logits with their labels (by class name and row id), ``labels`` turns label
 cells into class indices by one rule, ``paths`` expands and pairs many

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..bfloat16 import BFLOAT16, widened
 from ..errors import XentError
 from . import labels as label_rules
 from .registry import STDIN, ReadOptions, Source, read_source
@@ -442,6 +443,7 @@ def load_batch(
     if classes and len(set(classes)) != len(classes):
         raise XentError(f"--classes names a class twice ({','.join(classes)})")
     source = read_source(logits_path, options)
+    notices += source.notices
     binary = task == "binary" or (task == "auto" and _one_score(source, label_col, class_axis))
     binary_names = None
     if binary:
@@ -451,7 +453,7 @@ def load_batch(
     logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order, binary_names, binary)
     if logits.values.ndim == 0:
         raise XentError("holds a single number (a 0-d array), not a row of logits", logits.name)
-    if logits.values.dtype.kind != "f":
+    if logits.values.dtype.kind != "f" and logits.values.dtype != BFLOAT16:
         hint = " (are LOGITS and LABELS the other way round?)" if logits.values.dtype.kind in "iu" else ""
         raise XentError(f"logits must be floating point numbers, got {logits.values.dtype}{hint}", source.name)
     vector = logits.values
@@ -502,7 +504,7 @@ def load_batch(
     if binary and task == "auto" and vector.ndim == 1 and np.size(labels.values) == 1 and vector.size > 1:
         binary = False  # a vector of logits with its one label: one row of classes, as before
         logits.values, shape, rows = vector, vector.shape, 1
-    target = _shaped(labels.values, shape)
+    target = _shaped(widened(labels.values), shape)
     if logits.moved is not None and labels.indices and target.shape != shape:
         target = _follow(target, logits.moved)
     names = logits.names

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..bfloat16 import BFLOAT16
 from ..choices import DEFAULT_MAX_BYTES
 from ..errors import XentError
 
@@ -37,10 +38,11 @@ class Format:
 
 
 NPY = Format("npy", (".npy",), (b"\x93NUMPY",), "npy")
+SAFETENSORS = Format("safetensors", (".safetensors",), (), "safetensors")
 NPZ = Format("npz", (".npz",), (b"PK\x03\x04", b"PK\x05\x06"), "npz")  # a zip: NPZ, or torch's (see _by_magic)
 TORCH = Format("torch", (".pt", ".pth"), (), "pt")
 TEXT = Format("text", (".csv", ".tsv", ".txt", ".dat"), (), "textfile")
-FORMATS = (NPY, NPZ, TORCH, TEXT)
+FORMATS = (NPY, NPZ, TORCH, SAFETENSORS, TEXT)
 # suffix -> (stdlib module, magic bytes)
 COMPRESSIONS = {".gz": ("gzip", b"\x1f\x8b"), ".bz2": ("bz2", b"BZh"), ".xz": ("lzma", b"\xfd7zXZ\x00")}
 # Suffixes of formats xent does not read (yet), and what to say about them.
@@ -50,7 +52,6 @@ REFUSED = {
     ".parquet": "Parquet, which xent does not read yet (write CSV or NPY)",
     ".feather": "Arrow, which xent does not read yet (write CSV or NPY)",
     ".arrow": "Arrow, which xent does not read yet (write CSV or NPY)",
-    ".safetensors": "safetensors, which xent does not read yet (write NPY)",
     ".json": "JSON, which xent does not read (write CSV or NPY)",
     ".h5": "HDF5, which xent does not read (write NPY)",
     ".hdf5": "HDF5, which xent does not read (write NPY)",
@@ -76,6 +77,7 @@ class Source:
     array: np.ndarray | None = None
     archive: Archive | None = None
     table: Any = None  # text.TextTable
+    notices: tuple[str, ...] = ()  # how it was read, where a user should hear it (bfloat16 from 2-byte voids)
 
 
 class Archive:
@@ -103,6 +105,8 @@ def checked(array: Any, where: str) -> np.ndarray:
     """An array of plain numbers or strings: no Python objects, no records."""
     if not isinstance(array, np.ndarray):
         raise XentError("not an array", where)
+    if array.dtype == BFLOAT16:
+        return array
     if array.dtype.hasobject or array.dtype.fields:
         raise XentError(f"unsupported dtype {array.dtype}", where)
     return array
