@@ -591,6 +591,7 @@ def explain(
     temperature: TemperatureOpt = None,
     shift: ShiftOpt = None,
     mask: MaskOpt = None,
+    vocab: Annotated[Optional[str], typer.Option("--vocab", help="A language model's tokens, one per line (line k: token id k), to name the classes.")] = None,
     format: Annotated[
         Optional[ExplainFormat], typer.Option("--format", "-f", help="Output format. [default: table]", show_default=False)
     ] = None,
@@ -612,6 +613,7 @@ def explain(
         _explain_sigmoid(computed, settings)
         return
     from .engine.explain import explain_row, resolve_row
+    from .readers import read_vocabulary
     from .render import explain as render_explain
 
     position = resolve_row(settings.row, result.rows)
@@ -631,6 +633,7 @@ def explain(
         convention=settings.convention,
         sample_weight=None if sample_weights is None else float(sample_weights[position]),
         torch_batch_loss=None if settings.convention == "torch" else _torch_batch_loss(batch, weight, settings),
+        vocabulary=None if vocab is None else read_vocabulary(vocab, result.classes),
     )
     if settings.format in render_explain.WRITERS:
         write_output(render_explain.WRITERS[settings.format](explanation, settings.precision), settings.output)

@@ -133,3 +133,31 @@ def test_z_loss_softcap_and_temperature_from_the_command_line(dump):
     probs = xent("compute", folder / "logits.npy", folder / "ids.npy", "--class-axis", "-1", "--softcap", "3",
                  "--input", "probs")
     assert "act on a softmax's logits" in error_line(probs)
+
+
+def test_explain_a_token_shows_the_top_10_with_ids_and_strings(tmp_path):
+    rng = np.random.default_rng(9)
+    vocab_size = 300
+    logits = rng.normal(size=(1, 5, vocab_size)).astype(np.float32)
+    ids = rng.integers(0, vocab_size, size=(1, 5))
+    np.save(tmp_path / "x.npy", logits)
+    np.save(tmp_path / "y.npy", ids)
+    tokens = [f"tok{k}" for k in range(vocab_size - 10)]  # padded past the tokenizer, as models are
+    tokens[int(ids[0, 3])] = "▁the\x1b[31m"  # a control character is shown escaped, never sent to the terminal
+    (tmp_path / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    args = ("explain", tmp_path / "x.npy", tmp_path / "y.npy", "--class-axis", "-1", "--shift", "--row", "2")
+    data = json.loads(xent(*args, "-f", "json").stdout)
+    probabilities = torch.softmax(torch.tensor(logits[0, 2], dtype=torch.float64), 0)
+    assert data["target"] == int(ids[0, 3])
+    assert data["loss"] == pytest.approx(float(-torch.log(probabilities[ids[0, 3]])), rel=1e-6)
+    table = xent(*args, "--vocab", tmp_path / "vocab.txt").stdout
+    top = torch.topk(probabilities, 10).indices.tolist()
+    body = table.split("───\n", 1)[1].split("\n…", 1)[0]  # the class rows: under the rule, above the caption
+    lines = body.splitlines()
+    shown = [int(line.split()[0]) for line in lines]
+    assert shown[:10] == top and (int(ids[0, 3]) in shown)
+    assert f"{top[0]} tok{top[0]}" in table or top[0] >= vocab_size - 10
+    assert "\x1b" not in table and "▁the" in table
+    assert f"… {vocab_size - len(shown)} more classes" in table
+    (tmp_path / "big.txt").write_text("\n".join(["t"] * (vocab_size + 1)) + "\n")
+    assert "301 tokens but the logits have 300" in error_line(xent(*args, "--vocab", tmp_path / "big.txt"))

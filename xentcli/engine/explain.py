@@ -75,6 +75,7 @@ class Explanation:
     softcap: float | None = None
     temperature: float | None = None
     z_loss: float = 0.0
+    tokens: bool = False  # the class names are a vocabulary (--vocab): shown with their ids
 
     @property
     def target_weight(self) -> float:
@@ -90,6 +91,8 @@ class Explanation:
         return len(self.logits)
 
     def class_name(self, index: int) -> str:
+        if self.tokens:
+            return f"{index} {self.class_names[index]}" if index < len(self.class_names) else str(index)
         return class_name(self.class_names, index)
 
 
@@ -116,12 +119,14 @@ def explain_row(
     convention: str = "torch",
     sample_weight: float | None = None,
     torch_batch_loss: float | None = None,
+    vocabulary: tuple[str, ...] | None = None,
 ) -> Explanation:
     """Take row `row` of a batch apart; `result` is the engine's result for the batch.
 
     Under another `convention` the row's loss follows that library (see
     conventions.py); `torch_batch_loss` is then torch's value for the batch,
-    shown beside it."""
+    shown beside it. `vocabulary` names the classes as a language model's
+    tokens (shown with their ids; it may be shorter than the classes)."""
     rule = get_convention(convention)
     position = resolve_row(row, result.rows)
     rows = ClassRows(logits, class_axis)
@@ -199,7 +204,8 @@ def explain_row(
         rows=result.rows,
         where=where or f"row {position}",
         input=input,
-        class_names=class_names,
+        class_names=vocabulary or class_names,
+        tokens=vocabulary is not None,
         target=t,
         soft_labels=q,
         ignored=ignored,

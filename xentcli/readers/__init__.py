@@ -12,7 +12,7 @@ executed: NPY/NPZ load with ``allow_pickle=False``, torch files with
 from .batch import EXAMPLE_NAME, Batch, array_locator, class_name, example_batch, load_batch, position_shape
 from .paths import expand_paths, is_pattern, natural_key, pair_paths
 from .registry import DEFAULT_MAX_BYTES, STDIN, ReadOptions, read_source
-from .vectors import ClassWeights, read_class_weights, read_mask, read_sample_weights, read_vector
+from .vectors import ClassWeights, read_class_weights, read_mask, read_sample_weights, read_vector, read_vocabulary
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -35,4 +35,5 @@ __all__ = [
     "read_sample_weights",
     "read_source",
     "read_vector",
+    "read_vocabulary",
 ]

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import XentError
 from .batch import array_locator
-from .registry import STDIN, known_suffixes, read_source
+from ..choices import DEFAULT_MAX_BYTES
+from .registry import STDIN, file_errors, known_suffixes, read_source
 from .text import is_number, is_positional
 
 BALANCED = "balanced"
@@ -178,3 +179,24 @@ def read_mask(path: str, rows: int | None = None) -> tuple[np.ndarray, Callable[
     else:
         array, name = source.array, source.name
     return array, array_locator(name, array.shape)
+
+
+def read_vocabulary(path: str, classes: int) -> tuple[str, ...]:
+    """--vocab: a language model's tokens, one per line (line k is token id k), as
+    written: only the line ends are taken off. A model's vocabulary may be padded
+    past its tokenizer's, so fewer lines than classes are fine; more are not."""
+    with file_errors(path), open(path, "rb") as handle:
+        data = handle.read(DEFAULT_MAX_BYTES + 1)
+    if len(data) > DEFAULT_MAX_BYTES:
+        raise XentError("the vocabulary is larger than any tokenizer's", path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise XentError(f"the vocabulary is not UTF-8 text (byte {error.start})", path) from None
+    tokens = text.split("\n")
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    tokens = [token.removesuffix("\r") for token in tokens]
+    if len(tokens) > classes:
+        raise XentError(f"the vocabulary has {len(tokens)} tokens but the logits have {classes} classes", path)
+    return tuple(tokens)

@@ -17,7 +17,7 @@ from ..engine.explain import Explanation
 from .display import bar, fixed, json_number, printable
 
 MAX_CLASS_ROWS = 12
-TOP_K = 5
+TOP_K = 10  # a language model's top 10 tokens
 BAR_WIDTH = 20
 
 
@@ -93,7 +93,8 @@ def _title(e: Explanation) -> str:
     elif e.ignored:
         target = f"target {e.target} (= --ignore-index: ignored)"
     else:
-        target = f"target {e.class_name(e.target)}" + (f" ({e.target})" if e.class_names else "")
+        named = e.class_names and not e.tokens  # tokens are shown with their ids already
+        target = f"target {e.class_name(e.target)}" + (f" ({e.target})" if named else "")
     return f"{place} of {e.rows} · {e.where} · {target}"
 
 
