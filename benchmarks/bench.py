@@ -1,6 +1,6 @@
 """xent against what a user would do instead, in one run: ratios of medians.
 
-    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy]
+    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy,lm]
 
 1. kernel:  xentcli.cross_entropy on in-memory float32 arrays vs
             torch.nn.functional.cross_entropy (torch CPU, default threads).
@@ -10,6 +10,11 @@
 4. npy:     `xent compute` end to end on a 2 GB float32 NPY vs np.load +
             torch F.cross_entropy; and xent's peak anonymous memory (RssAnon,
             sampled every 5 ms: memory-mapped file pages are not anonymous).
+5. lm:      `xent compute` on (4096 x 128000) and (1024 x 256000) logits, as
+            float32 NPY and bfloat16 safetensors, vs loading the file and
+            torch F.cross_entropy (bfloat16 upcast to float32 first, as xent
+            computes it); the peak anonymous memory of each; and the kernel
+            alone on the float32 array in memory.
 
 Targets (issue 5): kernel >= 2x faster on every shape; csv <= 0.8x; startup
 <= 2.5x; npy >= 2x faster with <= 300 MB peak anonymous memory. Not a test:
@@ -165,11 +170,60 @@ def npy(folder: Path, runs: int) -> None:
           f"(np.load + torch: {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB); target <= 300 MB")
 
 
+def lm(folder: Path, runs: int) -> None:
+    """Language-model shapes at vocabulary size, float32 NPY and bfloat16 safetensors."""
+    import torch
+    from safetensors.torch import save_file
+
+    print("5. lm: xent compute end to end vs loading the file + torch F.cross_entropy (bf16 upcast to float32)")
+    rng = np.random.default_rng(0)
+    for rows, vocab in ((4096, 128_000), (1024, 256_000)):
+        labels = folder / f"lm_{rows}_labels.npy"
+        f32, bf16 = folder / f"lm_{rows}x{vocab}.npy", folder / f"lm_{rows}x{vocab}_bf16.safetensors"
+        if not f32.exists():
+            out = np.lib.format.open_memmap(f32, mode="w+", dtype=np.float32, shape=(rows, vocab))
+            for start in range(0, rows, 256):
+                out[start : start + 256] = rng.standard_normal((min(256, rows - start), vocab), dtype=np.float32) * 3
+            out.flush()
+            np.save(labels, rng.integers(0, vocab, size=rows))
+            save_file({"logits": torch.from_numpy(np.asarray(out)).bfloat16()}, str(bf16))
+            del out
+        for path, load in (
+            (f32, f"torch.from_numpy(np.load({str(f32)!r}))"),
+            (bf16, f"safetensors.torch.load_file({str(bf16)!r})['logits'].float()"),
+        ):
+            command = [*XENT, "compute", str(path), str(labels), "--format", "value", "--quiet"]
+            script = (
+                "import numpy as np, torch, safetensors.torch, torch.nn.functional as F; "
+                f"x = {load}; y = torch.from_numpy(np.load({str(labels)!r})); print(float(F.cross_entropy(x, y)))"
+            )
+            ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", script]), runs)
+            kind = "bf16 safetensors" if path == bf16 else "f32 NPY"
+            values = [float(subprocess.run(c, capture_output=True, text=True).stdout) for c in (command, [PYTHON, "-c", script])]
+            report(f"({rows} x {vocab}) {kind}", ours, theirs, f"|rel diff| {abs(values[0] / values[1] - 1):.1e}")
+            print(f"  {'':<28} peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB, "
+                  f"torch {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB; file {path.stat().st_size / 1e9:.2f} GB")
+        in_memory(f32, labels, runs, f"({rows} x {vocab}) in memory")
+
+
+def in_memory(logits: Path, labels: Path, runs: int, name: str) -> None:
+    """The kernel alone on an NPY file loaded into memory, xent vs F.cross_entropy on the same threads."""
+    import torch
+    import torch.nn.functional as F
+
+    import xentcli
+
+    x, y = np.load(logits), np.load(labels)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    ours, theirs = interleaved(lambda: xentcli.cross_entropy(x, y), lambda: F.cross_entropy(tx, ty), runs)
+    report(name, ours, theirs, f"kernel; torch {torch.get_num_threads()} threads")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default="/tmp/xent-bench")
-    parser.add_argument("--only", default="kernel,csv,startup,npy")
+    parser.add_argument("--only", default="kernel,csv,startup,npy,lm")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -183,6 +237,8 @@ def main() -> None:
         startup(folder, args.runs)
     if "npy" in only:
         npy(folder, args.runs)
+    if "lm" in only:
+        lm(folder, args.runs)
 
 
 if __name__ == "__main__":

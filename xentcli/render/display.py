@@ -87,3 +87,33 @@ def json_number(value: float) -> float | None:
     """JSON has no NaN or infinity: those become null."""
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def json_vector(values) -> list[float | None] | None:
+    """An array as JSON takes it (NaN and infinities: null); None stays None."""
+    return None if values is None else [json_number(v) for v in values]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines: text columns left, numbers right, an empty header named bar."""
+    lines = ["| " + " | ".join(h or "bar" for h in header) + " |"]
+    lines.append("|" + "|".join(":--" if h in ("class", "") else "--:" for h in header) + "|")
+    lines += ["| " + " | ".join(c.replace("|", "\\|") or " " for c in cells) + " |" for cells in rows]
+    return lines
+
+
+def numbered(steps: list[str], notes: list[str], intro: str | None = None):
+    """The numbered steps of a derivation, and the unnumbered notes under them, as a rich grid."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", style="dim")
+    grid.add_column()
+    if intro:
+        grid.add_row("", Text(intro))
+    for k, line in enumerate(steps, start=1):
+        grid.add_row(f"{k}.", Text(line))
+    for line in notes:
+        grid.add_row("", Text(line))
+    return grid

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..conventions import get as get_convention
 from ..engine.explain import Explanation
-from .display import bar, fixed, json_number, printable
+from .display import bar, fixed, json_number, json_vector, markdown_table, numbered, printable
 
 MAX_CLASS_ROWS = 12
 TOP_K = 10  # a language model's top 10 tokens
@@ -242,21 +242,12 @@ def table(e: Explanation, precision: int):
     classes, _ = shown_classes(e)
     for c, cells in zip(classes, rows):
         grid.add_row(*map(Text, cells), style="bold" if c == e.target and e.soft_labels is None else None)
-    numbered = Table.grid(padding=(0, 1))
-    numbered.add_column(justify="right", style="dim")
-    numbered.add_column()
-    for k, line in enumerate(steps(e, precision), start=1):
-        numbered.add_row(f"{k}.", Text(line))
-    for line in notes(e, precision):
-        numbered.add_row("", Text(line))
-    return Group(Text(title(e), style="bold"), Text(""), grid, Text(""), numbered)
+    return Group(Text(title(e), style="bold"), Text(""), grid, Text(""), numbered(steps(e, precision), notes(e, precision)))
 
 
 def to_markdown(e: Explanation, precision: int) -> str:
     header, rows, note = class_table(e, precision)
-    lines = [f"### {title(e)}", "", "| " + " | ".join(h or "bar" for h in header) + " |"]
-    lines.append("|" + "|".join(":--" if h in ("class", "") else "--:" for h in header) + "|")
-    lines += ["| " + " | ".join(c.replace("|", "\\|") or " " for c in cells) + " |" for cells in rows]
+    lines = [f"### {title(e)}", "", *markdown_table(header, rows)]
     if note:
         lines += ["", note]
     lines.append("")
@@ -265,10 +256,6 @@ def to_markdown(e: Explanation, precision: int) -> str:
     lines.append("")
     lines += [f"- {line.strip()}" for line in notes(e, precision)]
     return "\n".join(lines) + "\n"
-
-
-def _vector(values: np.ndarray | None) -> list[float | None] | None:
-    return None if values is None else [json_number(v) for v in values]
 
 
 def as_dict(e: Explanation) -> dict[str, Any]:
@@ -283,14 +270,14 @@ def as_dict(e: Explanation) -> dict[str, Any]:
         "target": None if e.soft_labels is not None else e.target,
         "target_name": None if e.soft_labels is not None or e.ignored else e.class_name(e.target),
         "ignored": e.ignored,
-        "logits": _vector(e.logits),
+        "logits": json_vector(e.logits),
         "max": None if e.max is None else json_number(e.max),
-        "shifted": _vector(e.shifted),
-        "exp": _vector(e.exp),
+        "shifted": json_vector(e.shifted),
+        "exp": json_vector(e.exp),
         "sum_exp": None if e.sum_exp is None else json_number(e.sum_exp),
         "log_sum_exp": json_number(e.log_sum_exp),
-        "softmax": _vector(e.softmax),
-        "log_softmax": _vector(e.log_softmax),
+        "softmax": json_vector(e.softmax),
+        "log_softmax": json_vector(e.log_softmax),
         "log_p_target": json_number(e.log_p_target),
         "loss": json_number(e.loss),
         "second_route": json_number(e.second_route),
@@ -310,18 +297,18 @@ def as_dict(e: Explanation) -> dict[str, Any]:
     if e.sample_weight is not None:
         data["sample_weight"] = e.sample_weight
     if e.given_logits is not None:
-        data["given_logits"] = _vector(e.given_logits)
+        data["given_logits"] = json_vector(e.given_logits)
     if e.z_term is not None:
         data["z_loss_term"] = json_number(e.z_term)
     if e.weight is not None:
-        data["weight"] = _vector(e.weight)
+        data["weight"] = json_vector(e.weight)
         data["target_weight"] = None if e.soft_labels is not None else e.target_weight
     if e.label_smoothing:
         data["label_smoothing"] = e.label_smoothing
         data["smoothing_term"] = None if e.smoothing_term is None else json_number(e.smoothing_term)
     if e.soft_labels is not None:
-        data["soft_labels"] = _vector(e.soft_labels)
-        data["soft_terms"] = _vector(e.soft_terms)
+        data["soft_labels"] = json_vector(e.soft_labels)
+        data["soft_terms"] = json_vector(e.soft_terms)
     return data
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.explain_binary import BinaryExplanation
-from .display import bar, fixed, json_number, printable
+from .display import bar, fixed, json_number, json_vector, markdown_table, numbered, printable
 
 MAX_CLASS_ROWS = 12
 BAR_WIDTH = 20
@@ -184,35 +184,20 @@ def table(e: BinaryExplanation, precision: int):
         for cells in rows:
             grid.add_row(*map(Text, cells))
         parts += [grid, Text("")]
-    numbered = Table.grid(padding=(0, 1))
-    numbered.add_column(justify="right", style="dim")
-    numbered.add_column()
-    if intro(e):
-        numbered.add_row("", Text(intro(e)))
-    for k, line in enumerate(steps(e, precision), start=1):
-        numbered.add_row(f"{k}.", Text(line))
-    for line in notes(e, precision):
-        numbered.add_row("", Text(line))
-    return Group(*parts, numbered)
+    return Group(*parts, numbered(steps(e, precision), notes(e, precision), intro(e)))
 
 
 def to_markdown(e: BinaryExplanation, precision: int) -> str:
     lines = [f"### {title(e)}", ""]
     if e.classes > 1:
         header, rows, note = class_table(e, precision)
-        lines.append("| " + " | ".join(h or "bar" for h in header) + " |")
-        lines.append("|" + "|".join(":--" if h in ("class", "") else "--:" for h in header) + "|")
-        lines += ["| " + " | ".join(c.replace("|", "\\|") or " " for c in cells) + " |" for cells in rows]
+        lines += markdown_table(header, rows)
         lines += ["", note, ""] if note else [""]
     lines += [intro(e), ""] if intro(e) else []
     lines += [f"{k}. {line}" for k, line in enumerate(steps(e, precision), start=1)]
     lines.append("")
     lines += [f"- {line}" for line in notes(e, precision)]
     return "\n".join(lines) + "\n"
-
-
-def _vector(values: np.ndarray | None) -> list[float | None] | None:
-    return None if values is None else [json_number(v) for v in values]
 
 
 def as_dict(e: BinaryExplanation) -> dict[str, Any]:
@@ -226,16 +211,16 @@ def as_dict(e: BinaryExplanation) -> dict[str, Any]:
         "input": e.input,
         "convention": e.convention,
         "class_names": list(e.class_names) if e.class_names else None,
-        "scores": _vector(e.scores),
-        "target": _vector(e.target),
-        "abs": _vector(e.abs_scores),
-        "exp_neg_abs": _vector(e.exp_neg_abs),
-        "log1p": _vector(e.log1p_term),
-        "log_p": _vector(e.log_p),
-        "log_1_minus_p": _vector(e.log_q),
-        "p": _vector(e.p),
-        "cross_entropy": _vector(e.cross_entropy),
-        "element_losses": _vector(e.elements),
+        "scores": json_vector(e.scores),
+        "target": json_vector(e.target),
+        "abs": json_vector(e.abs_scores),
+        "exp_neg_abs": json_vector(e.exp_neg_abs),
+        "log1p": json_vector(e.log1p_term),
+        "log_p": json_vector(e.log_p),
+        "log_1_minus_p": json_vector(e.log_q),
+        "p": json_vector(e.p),
+        "cross_entropy": json_vector(e.cross_entropy),
+        "element_losses": json_vector(e.elements),
         "loss": json_number(e.loss),
         "second_route": json_number(e.second_route),
         "torch_loss": None if e.torch_loss is None else json_number(e.torch_loss),
@@ -248,13 +233,13 @@ def as_dict(e: BinaryExplanation) -> dict[str, Any]:
         "rank": e.rank,
     }
     optional = {
-        "smoothed_target": _vector(e.smoothed),
+        "smoothed_target": json_vector(e.smoothed),
         "label_smoothing": e.label_smoothing or None,
-        "pos_weight": _vector(e.pos_weight),
+        "pos_weight": json_vector(e.pos_weight),
         "focal_gamma": e.focal_gamma,
         "focal_alpha": e.focal_alpha,
-        "focal_factor": _vector(e.focal_factor),
-        "class_weight": _vector(e.class_weight),
+        "focal_factor": json_vector(e.focal_factor),
+        "class_weight": json_vector(e.class_weight),
         "row_weight": e.row_weight,
         "sample_weight": e.sample_weight,
     }
