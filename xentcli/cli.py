@@ -180,6 +180,7 @@ FocalGammaOpt = Annotated[Optional[float], typer.Option("--focal-gamma", min=RAN
 ZLossOpt = Annotated[Optional[float], typer.Option("--z-loss", min=RANGES["z_loss"][0], help="Add PaLM's z-loss: COEF · logsumexp(logits)² per counted position (reported apart).")]
 SoftcapOpt = Annotated[Optional[float], typer.Option("--softcap", help="Gemma 2's final-logit soft-capping first: CAP · tanh(logits / CAP).")]
 TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", help="Divide the logits by T (after --softcap).")]
+LogitsColsOpt = Annotated[Optional[str], typer.Option("--logits-cols", help="Parquet/Arrow: the logit columns, a glob (p_*) or a list (a,b,c).")]
 ShiftOpt = Annotated[Optional[bool], typer.Option("--shift", help="Causal LM: the logits at position t predict the label at t + 1 (as Hugging Face shifts them).")]
 MaskOpt = Annotated[Optional[str], typer.Option("--mask", help="A file of 1 (count) / 0 (ignore) per label, as an attention mask.")]
 FocalAlphaOpt = Annotated[Optional[float], typer.Option("--focal-alpha", min=RANGES["focal_alpha"][0], max=RANGES["focal_alpha"][1], help="The focal loss' class balance: α for positives, 1 - α for negatives.")]
@@ -192,7 +193,7 @@ EXAMPLE_NOTICE = "no input given: using the bundled 3×5 example (targets [3, 0,
 NUMBER_SETTINGS = (
     "input", "weight", "ignore_index", "label_smoothing", "reduction", "class_axis", "convention",
     "sample_weight", "dtype", "classes", "header", "label_col", "id_col", "task", "pos_weight", "threshold",
-    "focal_gamma", "focal_alpha", "shift", "mask", "z_loss", "softcap", "temperature",
+    "focal_gamma", "focal_alpha", "shift", "mask", "z_loss", "softcap", "temperature", "logits_cols",
 )
 
 
@@ -245,6 +246,7 @@ class Settings:
     z_loss: float = 0.0
     softcap: float | None = None
     temperature: float | None = None
+    logits_cols: str | None = None
 
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -369,6 +371,7 @@ def _compute(
         sample_source=settings.sample_weight, class_axis=settings.class_axis, key=settings.key,
         labels_key=settings.labels_key, label_col=settings.label_col, classes=settings.classes, order=order,
         ignore_index=settings.ignore_index, task=settings.task, shift=settings.shift, mask=settings.mask,
+        logits_cols=settings.logits_cols,
     )
     done, result = shards.run(
         plan, engine, notice=notice,
@@ -452,6 +455,7 @@ def compute(
     reduction: ReductionOpt = None,
     classes: ClassesOpt = None,
     label_col: LabelColOpt = None,
+    logits_cols: LogitsColsOpt = None,
     key: KeyOpt = None,
     labels_key: LabelsKeyOpt = None,
     id_col: IdColOpt = None,
@@ -570,6 +574,7 @@ def explain(
     reduction: ReductionOpt = None,
     classes: ClassesOpt = None,
     label_col: LabelColOpt = None,
+    logits_cols: LogitsColsOpt = None,
     key: KeyOpt = None,
     labels_key: LabelsKeyOpt = None,
     id_col: IdColOpt = None,

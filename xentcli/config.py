@@ -65,6 +65,7 @@ KEYS: dict[str, tuple[type, ...]] = {
     "z_loss": (float, int),
     "softcap": (float, int),
     "temperature": (float, int),
+    "logits_cols": (str,),
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "mask", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line

@@ -26,10 +26,16 @@ def test_directory_instead_of_file(tmp_path):
     assert_user_error(compute(tmp_path / "d.csv", LABELS), f"{tmp_path / 'd.csv'}:", "directory")
 
 
-def test_unknown_extension(tmp_path):
+def test_refused_extension(tmp_path):
+    path = tmp_path / "x.h5"
+    path.write_text("1,2\n")
+    assert_user_error(compute(path, LABELS), str(path), "HDF5, which xent does not read")
+
+
+def test_text_named_parquet(tmp_path):
     path = tmp_path / "x.parquet"
     path.write_text("1,2\n")
-    assert_user_error(compute(path, LABELS), str(path), "Parquet, which xent does not read yet")
+    assert_user_error(compute(path, LABELS), str(path), "not a Parquet file")
 
 
 def test_ragged_row(tmp_path):

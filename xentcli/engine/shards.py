@@ -49,6 +49,7 @@ class Plan:
     sample_source: str | None = None
     ignore_index: int = -100
     task: str = "auto"
+    logits_cols: str | None = None  # a Parquet or Arrow file's logit columns: a glob or a list
     shift: bool = False  # a causal LM: each position's target is the next label
     mask: str | None = None  # a file of 1/0 per label (an attention mask): its 0s are ignored
     # for --weight balanced: every shard's labels, (indices, None) or (soft labels, their class axis)
@@ -59,7 +60,7 @@ class Plan:
         batch = load_batch(
             logits, labels, key=self.key, labels_key=self.labels_key, label_col=self.label_col,
             classes=self.classes, order=self.order, class_axis=self.class_axis, options=self.read, task=self.task,
-            shift=self.shift,
+            shift=self.shift, logits_cols=self.logits_cols,
         )
         return self._sequence_targets(batch)
 

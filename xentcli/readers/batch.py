@@ -19,7 +19,8 @@ from ..bfloat16 import BFLOAT16, widened
 from ..errors import XentError
 from . import labels as label_rules
 from .registry import STDIN, ReadOptions, Source, read_source
-from .text import TextTable, is_integer, is_number, is_positional
+from .columnar import INDEX_COLUMN, ColumnMatrix, Frame, select
+from .text import ID_NAMES, TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
 TOKEN_KEYS = ("input_ids",)  # a language model's input tokens: its labels once shifted (--shift)
@@ -193,6 +194,11 @@ def _one_score(source: Source, label_col: str | None, class_axis: int) -> bool:
     """Whether the logits hold one score per row (a binary task, when --task is auto)."""
     if source.table is not None:
         return len(source.table.data_columns()) - (label_col is not None) == 1
+    if source.frame is not None:
+        frame = source.frame
+        scores = [n for n in frame.names if n != label_col and n.lower() not in LABEL_KEYS
+                  and not (INDEX_COLUMN.match(n) or ID_NAMES.match(n)) and frame.numeric(n)]
+        return len(scores) == 1 and not any(frame.list_width(n) for n in frame.names)
     if source.archive is not None:
         return False
     shape = source.array.shape
@@ -202,7 +208,8 @@ def _one_score(source: Source, label_col: str | None, class_axis: int) -> bool:
 def _logits_side(
     source: Source, key: str | None, label_col: str | None, classes: Sequence[str] | None,
     class_axis: int, notices: list[str], ids_named: Sequence[str] = (), order: Sequence[str] | None = None,
-    binary_names: Sequence[str] | None = None, binary: bool = False,
+    binary_names: Sequence[str] | None = None, binary: bool = False, logits_cols: str | None = None,
+    labels_given: bool = False,
 ) -> tuple[_Side, _Side | None]:
     """The logits (and labels from --label-col, or from the same archive).
 
@@ -243,8 +250,13 @@ def _logits_side(
         logits = _Side(table.name, table.numbers(columns), table.locate, ids, names, moved=moved,
                        pandas_index=_pandas_index(table))
         return logits, labels
+    if source.frame is not None:
+        return _frame_logits(source.frame, label_col, logits_cols, classes, order, notices, binary_names, binary,
+                             labels_given)
     if label_col is not None:
-        raise XentError("--label-col applies to text files; this input is an array", source.name)
+        raise XentError("--label-col applies to text and columnar files; this input is an array", source.name)
+    if logits_cols is not None:
+        raise XentError("--logits-cols picks columns of a Parquet or Arrow file; this input is an array", source.name)
     names = tuple(classes or order) if classes or order else None
     if source.archive is None:
         array = source.array
@@ -259,6 +271,66 @@ def _logits_side(
     array = archive.get(logits_key)
     name = f"{source.name}[{logits_key}]"
     return _Side(name, array, array_locator(name, position_shape(array.shape, class_axis)), names=names), None
+
+
+def _frame_logits(
+    frame: Frame, label_col: str | None, logits_cols: str | None, classes: Sequence[str] | None,
+    order: Sequence[str] | None, notices: list[str], binary_names: Sequence[str] | None, binary: bool,
+    labels_given: bool,
+) -> tuple[_Side, _Side | None]:
+    """The logits of a Parquet or Arrow file: one numeric column per class (named by
+    the columns) or one column of lists; the labels from --label-col, or from a
+    column named as labels are (labels, target, ...) when no LABELS file is given."""
+    names = frame.names
+    label = label_col
+    if label is not None and label not in names:
+        raise XentError(f"no column named {label!r} (columns: {', '.join(names)})", frame.name)
+    if label is None and not labels_given:
+        label = next((n for n in names if n.lower() in LABEL_KEYS), None)
+        if label is not None:
+            notices.append(f"{frame.name}: labels from its column {label!r}")
+    if logits_cols is not None:
+        chosen = select(names, logits_cols)
+    else:
+        left = [n for n in names if n != label]
+        ids = [n for n in left if INDEX_COLUMN.match(n) or ID_NAMES.match(n)]
+        lists = [n for n in left if n not in ids and frame.list_width(n) is not None]
+        other = [n for n in left if n not in ids and n not in lists and not frame.numeric(n)]
+        chosen = lists if lists else [n for n in left if n not in ids and n not in other]
+        shown = [n for n in ids if not INDEX_COLUMN.match(n)] + other + (left if lists else [])
+        shown = [n for n in dict.fromkeys(shown) if n not in chosen]
+        if shown:
+            what = f"column {shown[0]} is not a logit" if len(shown) == 1 else f"columns {', '.join(shown)} are not logits"
+            notices.append(f"{frame.name}: {what} (--logits-cols picks the logit columns)")
+    if not chosen:
+        raise XentError("no numeric columns left for the logits", frame.name)
+    widths = [frame.list_width(n) for n in chosen]
+    if any(w is not None for w in widths):
+        if len(chosen) != 1:
+            raise XentError(f"the logits are one column of lists or several numeric columns, not both ({', '.join(chosen)})",
+                            frame.name)
+        matrix, header = ColumnMatrix(frame, chosen, widths[0]), None
+    else:
+        wrong = [n for n in chosen if not frame.numeric(n)]
+        if wrong:
+            raise XentError(f"column {wrong[0]!r} holds {frame.schema.field(wrong[0]).type}, not numbers", frame.name)
+        header, moved = tuple(chosen), None
+        wanted = classes or order
+        if wanted:
+            new_order = _order_by_classes(header, wanted, frame.name, notices)
+            chosen = [chosen[k] for k in new_order]
+            if not classes and new_order != sorted(new_order):
+                moved = np.argsort(new_order)
+            header = tuple(wanted)
+        matrix = ColumnMatrix(frame, chosen)
+    names_out = header if header is not None else (tuple(classes) if classes else None)
+    locate = frame.locate
+    logits = _Side(frame.name, matrix, locate, names=names_out, moved=None if header is None else moved)
+    labels = None
+    if label is not None:
+        values = frame.column(label)
+        labels = _array_labels(f"{frame.name}[{label}]", values, binary_names if binary else names_out, binary)
+    return logits, labels
 
 
 def _labels_from_column(
@@ -327,6 +399,16 @@ def _labels_side(
             values, indices = _labels_from_column(table, column, names, binary)
             return _Side(table.name, values, table.locate, ids, indices=indices, pandas_index=_pandas_index(table))
         return replace(_soft_side(table, columns, logits, ids, notices), pandas_index=_pandas_index(table))
+    if source.frame is not None:
+        frame = source.frame
+        column = next((n for n in frame.names if n.lower() in LABEL_KEYS), None) or labels_key
+        if column is None and len(frame.names) == 1:
+            column = frame.names[0]
+        if column is None:
+            raise XentError(f"cannot tell which column holds the labels ({', '.join(frame.names)}): "
+                            f"choose with --labels-key, or name it one of {', '.join(LABEL_KEYS)}", frame.name)
+        return _array_labels(f"{frame.name}[{column}]", frame.column(column), binary_names if binary else logits.names,
+                             binary)
     if source.archive is not None:
         archive = source.archive
         key = labels_key or next((k for k in LABEL_KEYS if k in archive.keys), None)
@@ -424,6 +506,7 @@ def load_batch(
     stdin=None,
     task: str = "auto",
     shift: bool = False,
+    logits_cols: str | None = None,
 ) -> Batch:
     """Read the logits and the labels into a Batch (the bundled example if no paths).
 
@@ -450,7 +533,8 @@ def load_batch(
         if classes and len(classes) != 2:
             raise XentError(f"a binary task has two classes (negative, positive), but --classes names {len(classes)}")
         binary_names, classes = classes, None
-    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order, binary_names, binary)
+    logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order, binary_names,
+                                  binary, logits_cols, labels_path is not None)
     if logits.values.ndim == 0:
         raise XentError("holds a single number (a 0-d array), not a row of logits", logits.name)
     if logits.values.dtype.kind != "f" and logits.values.dtype != BFLOAT16:

@@ -39,19 +39,18 @@ class Format:
 
 NPY = Format("npy", (".npy",), (b"\x93NUMPY",), "npy")
 SAFETENSORS = Format("safetensors", (".safetensors",), (), "safetensors")
+PARQUET = Format("parquet", (".parquet", ".pq"), (b"PAR1",), "parquet")
+ARROW = Format("arrow", (".arrow", ".feather", ".ipc"), (b"ARROW1",), "arrow")
 NPZ = Format("npz", (".npz",), (b"PK\x03\x04", b"PK\x05\x06"), "npz")  # a zip: NPZ, or torch's (see _by_magic)
 TORCH = Format("torch", (".pt", ".pth"), (), "pt")
 TEXT = Format("text", (".csv", ".tsv", ".txt", ".dat"), (), "textfile")
-FORMATS = (NPY, NPZ, TORCH, SAFETENSORS, TEXT)
+FORMATS = (NPY, NPZ, TORCH, SAFETENSORS, PARQUET, ARROW, TEXT)
 # suffix -> (stdlib module, magic bytes)
 COMPRESSIONS = {".gz": ("gzip", b"\x1f\x8b"), ".bz2": ("bz2", b"BZh"), ".xz": ("lzma", b"\xfd7zXZ\x00")}
 # Suffixes of formats xent does not read (yet), and what to say about them.
 REFUSED = {
     ".pkl": "a pickle, which xent never loads (save arrays with np.save)",
     ".pickle": "a pickle, which xent never loads (save arrays with np.save)",
-    ".parquet": "Parquet, which xent does not read yet (write CSV or NPY)",
-    ".feather": "Arrow, which xent does not read yet (write CSV or NPY)",
-    ".arrow": "Arrow, which xent does not read yet (write CSV or NPY)",
     ".json": "JSON, which xent does not read (write CSV or NPY)",
     ".h5": "HDF5, which xent does not read (write NPY)",
     ".hdf5": "HDF5, which xent does not read (write NPY)",
@@ -77,6 +76,7 @@ class Source:
     array: np.ndarray | None = None
     archive: Archive | None = None
     table: Any = None  # text.TextTable
+    frame: Any = None  # columnar.Frame: Parquet, Arrow
     notices: tuple[str, ...] = ()  # how it was read, where a user should hear it (bfloat16 from 2-byte voids)
 
 
