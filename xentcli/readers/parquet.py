@@ -19,6 +19,11 @@ def read(name: str, data: bytes, options: ReadOptions) -> Source:
     return Source(name, frame=_frame(name, io.BytesIO(data)))
 
 
+def read_file(name: str, file) -> Source:
+    """From a seekable binary file (a URL's): pyarrow reads the footer and the row groups it needs."""
+    return Source(name, frame=_frame(name, file))
+
+
 def _frame(name: str, source) -> Frame:
     pyarrow(name)
     import pyarrow.parquet as pq

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import XentError
+from . import remote
 from .registry import STDIN
+from .remote import is_url
 
 NUMBER = re.compile(r"(\d+)")
 
@@ -29,6 +31,10 @@ def expand_paths(spec: str) -> list[str]:
     """The files an argument names: a path, a glob (natural order), or a,b,c (as given)."""
     if spec == STDIN or Path(spec).exists():
         return [spec]
+    if is_url(spec):
+        if any(char in spec.split("?")[0] for char in "*?["):
+            return sorted(remote.expand(spec), key=natural_key)
+        return [part for part in spec.split(",") if part] if "," in spec else [spec]
     if any(char in spec for char in "*?["):
         try:
             found = glob.glob(spec)

@@ -17,7 +17,8 @@ import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from ..bfloat16 import BFLOAT16
 from ..choices import DEFAULT_MAX_BYTES
 from ..errors import XentError
+from .remote import is_url
 
 STDIN = "-"
 
@@ -151,6 +153,8 @@ def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
     """Read one input file (or stdin): by its suffix, else by its first bytes."""
     if path == STDIN:
         return _read_data("<stdin>", _read_stream(_stdin(options), "<stdin>", options.max_bytes), None, options)
+    if is_url(path):
+        return _read_url(path, options)
     with file_errors(path):
         mode = os.stat(path).st_mode
     if stat.S_ISDIR(mode):
@@ -180,6 +184,24 @@ def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
     with file_errors(path):
         data = Path(path).read_bytes()
     return module.read(path, data, options)
+
+
+def _read_url(url: str, options: ReadOptions) -> Source:
+    """A file behind a URL: NPY and Parquet by ranges, anything else whole (up to --max-bytes)."""
+    from . import remote
+
+    name = remote.redacted(url)
+    suffixes = [s.lower() for s in PurePosixPath(urlsplit(url).path).suffixes]
+    compressed = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSIONS else None
+    inner = suffixes[-2] if compressed and len(suffixes) > 1 else (None if compressed else (suffixes or [None])[-1])
+    if inner in REFUSED:
+        raise XentError(f"{inner} is {REFUSED[inner]}", name)
+    fmt = _by_suffix(inner)
+    if compressed is None and fmt is NPY:
+        return Source(name, array=remote.RemoteArray(url))
+    if compressed is None and fmt is PARQUET:
+        return _module(PARQUET).read_file(name, remote.open_url(url))
+    return _read_data(name, remote.read_all(url, options.max_bytes), fmt, options, compressed)
 
 
 def _read_data(
