@@ -1,6 +1,6 @@
 """xent against what a user would do instead, in one run: ratios of medians.
 
-    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy,lm]
+    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy,lm,shards]
 
 1. kernel:  xentcli.cross_entropy on in-memory float32 arrays vs
             torch.nn.functional.cross_entropy (torch CPU, default threads).
@@ -15,6 +15,8 @@
             torch F.cross_entropy (bfloat16 upcast to float32 first, as xent
             computes it); the peak anonymous memory of each; and the kernel
             alone on the float32 array in memory.
+6. shards:  16 NPY files of 250 MB, `--scheduler local` (a LocalCluster with a
+            worker per core) vs the same command in one process.
 
 Targets (issue 5): kernel >= 2x faster on every shape; csv <= 0.8x; startup
 <= 2.5x; npy >= 2x faster with <= 300 MB peak anonymous memory. Not a test:
@@ -206,6 +208,25 @@ def lm(folder: Path, runs: int) -> None:
         in_memory(f32, labels, runs, f"({rows} x {vocab}) in memory")
 
 
+def sharded(folder: Path, runs: int) -> None:
+    """16 NPY shards of 250 MB: in this process vs --scheduler local (a LocalCluster, a worker per core)."""
+    rows, classes, count = 62_500, 1000, 16
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        path = folder / f"shard_{k:02d}.npy"
+        if not path.exists():
+            np.save(path, rng.standard_normal((rows, classes), dtype=np.float32))
+            np.save(folder / f"shard_labels_{k:02d}.npy", rng.integers(0, classes, size=rows))
+    files = [str(folder / "shard_??.npy"), str(folder / "shard_labels_??.npy")]
+    local = [*XENT, "compute", *files, "--format", "value", "--quiet"]
+    dask = [*local, "--scheduler", "local"]
+    print(f"6. shards: {count} NPY files of {rows * classes * 4 / 1e6:.0f} MB, --scheduler local "
+          f"({os.cpu_count()} workers) vs in this process")
+    ours, theirs = interleaved(lambda: run_command(dask), lambda: run_command(local), runs)
+    same = subprocess.run(dask, capture_output=True, text=True).stdout == subprocess.run(local, capture_output=True, text=True).stdout
+    report("16 x 250 MB", ours, theirs, f"the same loss to the last digit: {same}")
+
+
 def in_memory(logits: Path, labels: Path, runs: int, name: str) -> None:
     """The kernel alone on an NPY file loaded into memory, xent vs F.cross_entropy on the same threads."""
     import torch
@@ -223,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default="/tmp/xent-bench")
-    parser.add_argument("--only", default="kernel,csv,startup,npy,lm")
+    parser.add_argument("--only", default="kernel,csv,startup,npy,lm,shards")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,6 +260,8 @@ def main() -> None:
         npy(folder, args.runs)
     if "lm" in only:
         lm(folder, args.runs)
+    if "shards" in only:
+        sharded(folder, args.runs)
 
 
 if __name__ == "__main__":

@@ -181,6 +181,7 @@ ZLossOpt = Annotated[Optional[float], typer.Option("--z-loss", min=RANGES["z_los
 SoftcapOpt = Annotated[Optional[float], typer.Option("--softcap", help="Gemma 2's final-logit soft-capping first: CAP · tanh(logits / CAP).")]
 TemperatureOpt = Annotated[Optional[float], typer.Option("--temperature", help="Divide the logits by T (after --softcap).")]
 LogitsColsOpt = Annotated[Optional[str], typer.Option("--logits-cols", help="Parquet/Arrow: the logit columns, a glob (p_*) or a list (a,b,c).")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Run the files as tasks on a Dask cluster: its address (tcp://host:8786), or local.")]
 ShiftOpt = Annotated[Optional[bool], typer.Option("--shift", help="Causal LM: the logits at position t predict the label at t + 1 (as Hugging Face shifts them).")]
 MaskOpt = Annotated[Optional[str], typer.Option("--mask", help="A file of 1 (count) / 0 (ignore) per label, as an attention mask.")]
 FocalAlphaOpt = Annotated[Optional[float], typer.Option("--focal-alpha", min=RANGES["focal_alpha"][0], max=RANGES["focal_alpha"][1], help="The focal loss' class balance: α for positives, 1 - α for negatives.")]
@@ -247,6 +248,7 @@ class Settings:
     softcap: float | None = None
     temperature: float | None = None
     logits_cols: str | None = None
+    scheduler: str | None = None
 
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -373,10 +375,14 @@ def _compute(
         ignore_index=settings.ignore_index, task=settings.task, shift=settings.shift, mask=settings.mask,
         logits_cols=settings.logits_cols,
     )
-    done, result = shards.run(
-        plan, engine, notice=notice,
-        warn=lambda messages, prefix: _warn(tuple(messages), settings, prefix),
-    )
+    warn = lambda messages, prefix: _warn(tuple(messages), settings, prefix)  # noqa: E731
+    if settings.scheduler is not None and len(plan.pairs) > 1:
+        from .render.progress import progress_bar
+
+        with progress_bar(settings.quiet, total=len(plan.pairs)) as advance:  # counts files, not rows
+            done, result = shards.runner("dask")(plan, engine, notice, warn, address=settings.scheduler, progress=advance)
+    else:
+        done, result = shards.runner("here")(plan, engine, notice, warn)
     first = done[0]
     if len(done) == 1:
         return Computed(first.batch, first.weight, first.sample, result, None)
@@ -478,6 +484,7 @@ def compute(
     temperature: TemperatureOpt = None,
     shift: ShiftOpt = None,
     mask: MaskOpt = None,
+    scheduler: SchedulerOpt = None,
     per_sequence: Annotated[Optional[bool], typer.Option("--per-sequence", help="One row per sequence: its tokens, loss and perplexity.")] = None,
     format: Annotated[
         Optional[Format],

@@ -66,6 +66,7 @@ KEYS: dict[str, tuple[type, ...]] = {
     "softcap": (float, int),
     "temperature": (float, int),
     "logits_cols": (str,),
+    "scheduler": (str,),
 }
 PATH_KEYS = ("logits", "labels", "weight", "sample_weight", "mask", "output", "save_svg", "save_html")
 # key -> (lowest, highest) allowed, as on the command line

@@ -25,5 +25,8 @@ class XentError(Exception):
         self.message = message
         self.where = where
 
+    def __reduce__(self):  # pickled whole, `where` too (an error raised on a Dask worker comes back as it was)
+        return (type(self), (self.message, self.where))
+
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message

@@ -12,6 +12,7 @@ any other runner (a pool, a cluster) can call ``run_shard`` on each.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -120,13 +121,15 @@ class Shard:
     weight: np.ndarray | None
     sample: np.ndarray | None
     result: Result
+    worker: str | None = None  # where it ran, when a cluster ran it
 
     def totals(self) -> dict[str, Any]:
         """Its line in the JSON's `files`."""
         result = self.result
-        return {"logits": self.batch.logits_name, "labels": self.batch.labels_name, "rows": result.rows,
+        line = {"logits": self.batch.logits_name, "labels": self.batch.labels_name, "rows": result.rows,
                 "ignored": result.ignored, "correct": result.correct, "sum": result.sum,
                 "weight_sum": result.weight_sum, "mean": result.mean}
+        return line if self.worker is None else {**line, "worker": self.worker}
 
 
 def run_shard(shard_plan: Plan, index: int, offset: int, engine: Engine) -> Shard:
@@ -151,30 +154,50 @@ def run_shard(shard_plan: Plan, index: int, offset: int, engine: Engine) -> Shar
     return Shard(batch, weight, sample, engine(batch, weight, sample, several))
 
 
+# The runners of a plan's shards: name -> "module:function", imported when chosen (Dask only when asked).
+# Each has run's signature, plus the runner's own keywords.
+RUNNERS = {"here": f"{__name__}:run", "dask": f"{__package__}.cluster:run"}
+
+
+def runner(name: str) -> Callable[..., tuple[list[Shard], Result]]:
+    module, function = RUNNERS[name].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def run(
     shard_plan: Plan, engine: Engine, notice: Callable[[Sequence[str]], None], warn: Callable[[Sequence[str], str], None]
 ) -> tuple[list[Shard], Result]:
-    """Every shard in order, and their combined result. `notice(messages)` and
-    `warn(messages, prefix)` hear each shard's readings and warnings as they come."""
-    several = len(shard_plan.pairs) > 1
+    """Every shard in order, in this process, and their combined result. `notice(messages)`
+    and `warn(messages, prefix)` hear each shard's readings and warnings as they come."""
     shards, offset = [], 0
     for index in range(len(shard_plan.pairs)):
         shard = run_shard(shard_plan, index, offset, engine)
-        notice(shard.batch.notices)
-        warn(shard.result.warnings, f"{shard.batch.logits_name}: " if several else "")
         offset += shard.result.rows
         shards.append(shard)
+        tell(shard_plan, shard, notice, warn)
     sample = shard_plan.sample
-    if sample is not None and several and shard_plan.sample_ids is None and offset != len(sample):
+    if sample is not None and len(shards) > 1 and shard_plan.sample_ids is None and offset != len(sample):
         raise XentError(f"--sample-weight has {len(sample)} values but there are {offset} rows")
-    if not several:
-        return shards, shards[0].result
-    combined = combine([shard.result for shard in shards])
-    if combined.rows and combined.ignored == combined.rows:
+    return shards, combined(shards, warn)
+
+
+def tell(shard_plan: Plan, shard: Shard, notice: Callable[[Sequence[str]], None],
+         warn: Callable[[Sequence[str], str], None]) -> None:
+    """A shard's notices and warnings, its file named when there are several."""
+    notice(shard.batch.notices)
+    warn(shard.result.warnings, f"{shard.batch.logits_name}: " if len(shard_plan.pairs) > 1 else "")
+
+
+def combined(shards: list[Shard], warn: Callable[[Sequence[str], str], None]) -> Result:
+    """The shards' results as one, exactly as one file would give it (core.combine)."""
+    if len(shards) == 1:
+        return shards[0].result
+    result = combine([shard.result for shard in shards])
+    if result.rows and result.ignored == result.rows:
         from ..conventions import get as get_convention
 
-        warn([all_ignored(combined.rows, combined.mean, get_convention(combined.convention))], "")
-    return shards, combined
+        warn([all_ignored(result.rows, result.mean, get_convention(result.convention))], "")
+    return result
 
 
 def _by_id(values: np.ndarray, ids: list[str], batch: Batch, offset: int, rows: int, source: str | None) -> np.ndarray:
