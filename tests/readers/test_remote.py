@@ -153,3 +153,43 @@ def test_fsspec_is_an_extra_imported_only_for_urls(tmp_path):
     out = subprocess.run([sys.executable, "-c", hidden, "compute", "https://example.invalid/x.npy", str(tmp_path / "y.npy")],
                          capture_output=True, text=True).stdout
     assert out.startswith("2 ") and "pip install 'xentcli[remote]'" in out
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A local S3-compatible server (moto's server mode), and an s3fs filesystem on it."""
+    from moto.server import ThreadedMotoServer
+    import s3fs
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in (("AWS_ENDPOINT_URL", f"http://{host}:{port}"), ("AWS_ACCESS_KEY_ID", "testing"),
+                        ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("xent-test")
+    yield fs
+    s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()
+
+
+def test_s3_globs_ranges_and_errors(s3):
+    rng = np.random.default_rng(7)
+    shards = [(rng.normal(size=(80, 6)), rng.integers(0, 6, size=80)) for _ in range(3)]
+    for k, (x, y) in enumerate(shards):
+        with s3.open(f"xent-test/eval/logits_{k}.npy", "wb") as handle:
+            np.save(handle, x)
+        with s3.open(f"xent-test/eval/labels_{k}.npy", "wb") as handle:
+            np.save(handle, y)
+    pd.DataFrame(shards[0][0], columns=list("abcdef")).assign(label=shards[0][1]).to_parquet(
+        s3.open("xent-test/eval/one.parquet", "wb"))
+    found = xent_json("s3://xent-test/eval/logits_*.npy", "s3://xent-test/eval/labels_*.npy")
+    x, y = np.concatenate([s[0] for s in shards]), np.concatenate([s[1] for s in shards])
+    assert found["rows"] == 240
+    assert found["loss"] == pytest.approx(float(F.cross_entropy(torch.tensor(x), torch.tensor(y))), rel=1e-12)
+    one = xent_json("s3://xent-test/eval/one.parquet")
+    assert one["loss"] == pytest.approx(float(F.cross_entropy(torch.tensor(shards[0][0]), torch.tensor(shards[0][1]))),
+                                        rel=1e-12)
+    assert "no such file" in error_line(xent("compute", "s3://xent-test/eval/nope.npy", "s3://xent-test/eval/labels_0.npy"))

@@ -60,7 +60,8 @@ def open_url(url: str) -> Any:
     try:
         # No read-ahead cache: the engine asks for whole blocks of rows, from two threads at
         # different places; a cache would fetch past each block and throw it away.
-        return fsspec.open(url, "rb", cache_type="none").open()
+        fs, path = fsspec.core.url_to_fs(url)
+        return fs.open(path, "rb", cache_type="none")
     except Exception as error:  # fsspec and its backends raise many kinds
         raise _failure(url, error) from None
 
