@@ -106,3 +106,9 @@ def test_a_contiguous_batch_of_sequences_streams_a_few_positions_at_a_time():
     assert max(b - a for a, b in rows.spans(64)) == 64  # not a whole sequence per block
     strided = ClassRows(logits[:, ::2], -1)  # a view that is not contiguous keeps its layout
     assert strided.shape == (2, 500) and strided.array.ndim == 3
+
+
+def test_unsigned_token_ids_take_the_ignore_index():
+    ids = np.array([[5, 6, 7], [1, 2, 3]], dtype=np.uint16)  # as nanoGPT-style token files store them
+    assert next_token_targets(ids).tolist() == [[6, 7, -100], [2, 3, -100]]
+    assert next_token_targets(ids, mask=np.array([[1, 0, 1], [1, 1, 1]])).tolist() == [[-100, 7, -100], [2, 3, -100]]

@@ -133,3 +133,15 @@ def test_pyarrow_is_an_extra_imported_only_for_columnar_files(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", hidden], capture_output=True, text=True).stdout
     assert out.startswith("2\n") and "pip install 'xentcli[parquet]'" in out
+
+
+def test_a_label_column_is_never_a_class_even_beside_a_labels_file(tmp_path):
+    x, y = data(7)
+    pd.DataFrame(x, columns=CLASSES).assign(label=y).to_parquet(tmp_path / "e.parquet")
+    np.save(tmp_path / "y.npy", y)
+    result = xent("compute", tmp_path / "e.parquet", tmp_path / "y.npy", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["classes"] == 4 and "column label is not a logit" in result.stderr
+    assert json.loads(result.stdout)["loss"] == pytest.approx(torch_loss(x, y), rel=1e-12)

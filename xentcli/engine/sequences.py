@@ -40,8 +40,11 @@ def next_token_targets(
 def masked_targets(
     labels: np.ndarray, ignore_index: int = -100, mask: np.ndarray | None = None, locate_mask: Locate = row_number
 ) -> np.ndarray:
-    """The labels with those where `mask` is 0 set to `ignore_index` (a copy)."""
+    """The labels with those where `mask` is 0 set to `ignore_index` (a copy; token ids
+    stored unsigned, as uint16 token files are, become int64 so that -100 fits)."""
     y = np.array(labels, copy=True)
+    if y.dtype.kind in "iu":
+        y = y.astype(np.int64)
     if mask is not None:
         if y.dtype.kind not in "iu":
             raise XentError(f"--mask ignores class indices (integers), but the labels hold {y.dtype}")

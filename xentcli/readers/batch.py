@@ -285,14 +285,16 @@ def _frame_logits(
     label = label_col
     if label is not None and label not in names:
         raise XentError(f"no column named {label!r} (columns: {', '.join(names)})", frame.name)
-    if label is None and not labels_given:
-        label = next((n for n in names if n.lower() in LABEL_KEYS), None)
-        if label is not None:
-            notices.append(f"{frame.name}: labels from its column {label!r}")
+    named = next((n for n in names if n.lower() in LABEL_KEYS), None)  # a column named as labels are
+    if label is None and not labels_given and named is not None:
+        label = named
+        notices.append(f"{frame.name}: labels from its column {label!r}")
     if logits_cols is not None:
         chosen = select(names, logits_cols)
     else:
-        left = [n for n in names if n != label]
+        left = [n for n in names if n not in (label, named)]  # never a class, even beside a LABELS file
+        if named is not None and named != label:
+            notices.append(f"{frame.name}: column {named} is not a logit (LABELS holds the labels)")
         ids = [n for n in left if INDEX_COLUMN.match(n) or ID_NAMES.match(n)]
         lists = [n for n in left if n not in ids and frame.list_width(n) is not None]
         other = [n for n in left if n not in ids and n not in lists and not frame.numeric(n)]
