@@ -121,3 +121,9 @@ def test_the_torch_backend_applies_them_too():
     assert ours.backend == "torch"
     assert ours.loss == pytest.approx(reference(x, t, 7.0, 1.5, 1e-2)[0], rel=1e-12)
     assert ours.part_mean("z_loss") == pytest.approx(reference(x, t, 7.0, 1.5, 1e-2)[1], rel=1e-12)
+
+
+def test_z_loss_with_class_weights_is_refused():
+    x, t = batch(0, rows=5)
+    with pytest.raises(XentError, match="--z-loss with --weight"):
+        xentcli.cross_entropy(x, t, weight=np.ones(x.shape[1]), spec=LossSpec(z_loss=1e-4))

@@ -116,6 +116,8 @@ def cross_entropy(
     if rows.classes == 0:
         raise XentError("the logits have no classes")
     weights = checked_vector(weight, rows.classes, "--weight", "classes")
+    if weights is not None and spec.z_loss:
+        raise XentError("--z-loss with --weight: neither PaLM nor T5X defines how class weights meet the z-loss")
     soft = target.shape == logits.shape and target.dtype.kind == "f"
     if target.shape == logits.shape and not soft and logits.ndim > 1:
         raise XentError(f"labels of the logits' shape are soft labels and must be probabilities (floats), got {target.dtype}")
