@@ -117,3 +117,10 @@ def numbered(steps: list[str], notes: list[str], intro: str | None = None):
     for line in notes:
         grid.add_row("", Text(line))
     return grid
+
+
+def markdown_steps(steps: list[str], notes: list[str], intro: str | None = None) -> list[str]:
+    """The numbered steps of a derivation and the notes under them, as Markdown lines."""
+    lines = [intro, ""] if intro else []
+    lines += [f"{k}. {line}" for k, line in enumerate(steps, start=1)]
+    return [*lines, "", *(f"- {line.strip()}" for line in notes)]

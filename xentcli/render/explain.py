@@ -14,7 +14,7 @@ import numpy as np
 
 from ..conventions import get as get_convention
 from ..engine.explain import Explanation
-from .display import bar, fixed, json_number, json_vector, markdown_table, numbered, printable
+from .display import bar, fixed, json_number, json_vector, markdown_steps, markdown_table, numbered, printable
 
 MAX_CLASS_ROWS = 12
 TOP_K = 10  # a language model's top 10 tokens
@@ -250,11 +250,7 @@ def to_markdown(e: Explanation, precision: int) -> str:
     lines = [f"### {title(e)}", "", *markdown_table(header, rows)]
     if note:
         lines += ["", note]
-    lines.append("")
-    for k, line in enumerate(steps(e, precision), start=1):
-        lines.append(f"{k}. {line}")
-    lines.append("")
-    lines += [f"- {line.strip()}" for line in notes(e, precision)]
+    lines += ["", *markdown_steps(steps(e, precision), notes(e, precision))]
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.explain_binary import BinaryExplanation
-from .display import bar, fixed, json_number, json_vector, markdown_table, numbered, printable
+from .display import bar, fixed, json_number, json_vector, markdown_steps, markdown_table, numbered, printable
 
 MAX_CLASS_ROWS = 12
 BAR_WIDTH = 20
@@ -193,10 +193,7 @@ def to_markdown(e: BinaryExplanation, precision: int) -> str:
         header, rows, note = class_table(e, precision)
         lines += markdown_table(header, rows)
         lines += ["", note, ""] if note else [""]
-    lines += [intro(e), ""] if intro(e) else []
-    lines += [f"{k}. {line}" for k, line in enumerate(steps(e, precision), start=1)]
-    lines.append("")
-    lines += [f"- {line}" for line in notes(e, precision)]
+    lines += markdown_steps(steps(e, precision), notes(e, precision), intro(e))
     return "\n".join(lines) + "\n"
 
 
