@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,6 @@ from ..bfloat16 import BFLOAT16, widened
 from ..errors import XentError
 from . import labels as label_rules
 from .registry import STDIN, ReadOptions, Source, read_source
-from .columnar import INDEX_COLUMN, ColumnMatrix, Frame, select
 from .text import ID_NAMES, TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
@@ -195,6 +195,8 @@ def _one_score(source: Source, label_col: str | None, class_axis: int) -> bool:
     if source.table is not None:
         return len(source.table.data_columns()) - (label_col is not None) == 1
     if source.frame is not None:
+        from .columnar import INDEX_COLUMN
+
         frame = source.frame
         scores = [n for n in frame.names if n != label_col and n.lower() not in LABEL_KEYS
                   and not (INDEX_COLUMN.match(n) or ID_NAMES.match(n)) and frame.numeric(n)]
@@ -274,13 +276,15 @@ def _logits_side(
 
 
 def _frame_logits(
-    frame: Frame, label_col: str | None, logits_cols: str | None, classes: Sequence[str] | None,
+    frame: Any, label_col: str | None, logits_cols: str | None, classes: Sequence[str] | None,
     order: Sequence[str] | None, notices: list[str], binary_names: Sequence[str] | None, binary: bool,
     labels_given: bool,
 ) -> tuple[_Side, _Side | None]:
     """The logits of a Parquet or Arrow file: one numeric column per class (named by
     the columns) or one column of lists; the labels from --label-col, or from a
     column named as labels are (labels, target, ...) when no LABELS file is given."""
+    from .columnar import INDEX_COLUMN, ColumnMatrix, select  # pyarrow's readers only for such files
+
     names = frame.names
     label = label_col
     if label is not None and label not in names:

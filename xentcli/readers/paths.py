@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import XentError
-from . import remote
-from .registry import STDIN
-from .remote import is_url
+from .registry import STDIN, is_url
 
 NUMBER = re.compile(r"(\d+)")
 
@@ -33,6 +31,8 @@ def expand_paths(spec: str) -> list[str]:
         return [spec]
     if is_url(spec):
         if any(char in spec.split("?")[0] for char in "*?["):
+            from . import remote  # fsspec, only for URLs
+
             return sorted(remote.expand(spec), key=natural_key)
         return [part for part in spec.split(",") if part] if "," in spec else [spec]
     if any(char in spec for char in "*?["):

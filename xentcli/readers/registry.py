@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import re
 import stat
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -26,9 +26,14 @@ import numpy as np
 from ..bfloat16 import BFLOAT16
 from ..choices import DEFAULT_MAX_BYTES
 from ..errors import XentError
-from .remote import is_url
 
 STDIN = "-"
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(path: str) -> bool:
+    """Whether a path names a URL (read through fsspec: readers/remote.py); file:// is a path."""
+    return bool(SCHEME.match(path)) and not path.lower().startswith("file://")
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,8 @@ def read_source(path: str, options: ReadOptions = ReadOptions()) -> Source:
 
 def _read_url(url: str, options: ReadOptions) -> Source:
     """A file behind a URL: NPY and Parquet by ranges, anything else whole (up to --max-bytes)."""
+    from urllib.parse import urlsplit
+
     from . import remote
 
     name = remote.redacted(url)

@@ -11,7 +11,6 @@ URLs and tokens live).
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,11 +20,6 @@ import numpy as np
 from ..errors import XentError
 
 EXTRA = "pip install 'xentcli[remote]'"
-SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def is_url(path: str) -> bool:
-    return bool(SCHEME.match(path)) and not path.lower().startswith("file://")
 
 
 def redacted(url: str) -> str:
