@@ -38,6 +38,9 @@ import numpy as np
 
 PYTHON = sys.executable
 XENT = [PYTHON, "-m", "xentcli"]
+# As a user's Python runs: with its bytecode cached (pip compiles it at install; Python writes it on
+# the first run). A sandbox's PYTHONDONTWRITEBYTECODE=1 would make every run compile xent's source.
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
 def interleaved(ours, theirs, runs: int) -> tuple[float, float]:
@@ -53,14 +56,14 @@ def interleaved(ours, theirs, runs: int) -> tuple[float, float]:
 
 
 def run_command(command: list[str]) -> None:
-    process = subprocess.run(command, capture_output=True, text=True)
+    process = subprocess.run(command, capture_output=True, text=True, env=ENV)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr}")
 
 
 def peak_anonymous_mb(command: list[str]) -> float:
     """Run a command, sampling its RssAnon; the peak in MB."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     peak = 0
     status = Path(f"/proc/{process.pid}/status")
 
@@ -143,8 +146,9 @@ def startup(folder: Path, runs: int) -> None:
     labels.write_text("1\n0\n")
     print("3. startup: xent compute on 2 rows --format value vs python -c 'import numpy'")
     command = [*XENT, "compute", str(logits), str(labels), "--format", "value"]
+    run_command(command)  # the first run writes the bytecode, as a user's first run does
     ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", "import numpy"]), runs)
-    report("2-row file", ours, theirs, "target <= 2.5x")
+    report("2-row file", ours, theirs, "target <= 2.5x; bytecode cached")
 
 
 def npy(folder: Path, runs: int) -> None:
