@@ -16,7 +16,7 @@ DEVICES = ("cpu", "cuda", "auto")
 DTYPES = ("float32", "float64")
 TASKS = ("auto", "multiclass", "binary", "multilabel")
 FORMATS = {
-    "compute": ("table", "json", "csv", "tsv", "yaml", "value"),
+    "compute": ("table", "json", "jsonl", "csv", "tsv", "yaml", "value"),
     "explain": ("table", "json", "markdown"),
     "compare": ("table", "json", "csv", "value"),
 }

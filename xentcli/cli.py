@@ -513,7 +513,7 @@ def compute(
     if settings.fail_above is not None and math.isnan(settings.fail_above):
         raise XentError("--fail-above needs a number, not NaN")
     _check_files(settings)
-    per_row_output = settings.format in ("csv", "tsv") or (settings.format in ("json", "yaml") and settings.per_row)
+    per_row_output = settings.format in ("csv", "tsv", "jsonl") or (settings.format in ("json", "yaml") and settings.per_row)
     pictures = settings.save_svg or settings.save_html
     with_metrics = settings.format in ("table", "json", "yaml") or bool(pictures)  # the outputs that show them
     computed = _compute(settings, keep_rows=per_row_output or settings.per_sequence, metrics=with_metrics)

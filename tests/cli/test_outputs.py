@@ -171,3 +171,18 @@ def test_class_names_are_shown_literally_not_as_markup(tmp_path):
     assert "p([red]a[/red])" in result.stdout and "1 [bold]b" in result.stdout
     explained = xent("explain", logits, labels, env={"COLUMNS": "200"})
     assert "[bold]b ◀ target" in explained.stdout
+
+
+def test_jsonl_is_one_object_a_row_as_the_json_per_row(tmp_path):
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(5000, 7)), rng.integers(0, 7, size=5000)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    result = xent("compute", tmp_path / "x.npy", tmp_path / "y.npy", "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = F.cross_entropy(torch.tensor(x), torch.tensor(y), reduction="none").numpy()
+    assert len(lines) == 5000 and [line["row"] for line in lines] == list(range(5000))
+    np.testing.assert_allclose([line["loss"] for line in lines], expected, rtol=1e-12)
+    per_row = json.loads(xent("compute", tmp_path / "x.npy", tmp_path / "y.npy", "-f", "json", "--per-row").stdout)
+    assert per_row["per_row"] == lines

@@ -203,6 +203,16 @@ def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
         yield buffer.getvalue()
 
 
+def to_jsonl(report: Report) -> Iterator[str]:
+    """JSON Lines: one compact object a row (the JSON's per_row objects), or a sequence
+    with --per-sequence, streamed a chunk of rows at a time."""
+    if report.sequences is not None:
+        yield "".join(json.dumps(_clean(row), allow_nan=False) + "\n" for row in report.sequences.rows())
+        return
+    for rows in _chunks(_per_row(report)):
+        yield "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+
+
 def to_value(report: Report) -> Iterator[str]:
     """The reduced loss alone (one loss per line for reduction none)."""
     result = report.result
@@ -217,6 +227,7 @@ def to_value(report: Report) -> Iterator[str]:
 WRITERS = {
     "json": to_json,
     "yaml": to_yaml,
+    "jsonl": lambda report, per_row: to_jsonl(report),
     "csv": lambda report, per_row: to_csv(report, ","),
     "tsv": lambda report, per_row: to_csv(report, "\t"),
     "value": lambda report, per_row: to_value(report),
