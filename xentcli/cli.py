@@ -375,7 +375,9 @@ def _compute(
         ignore_index=settings.ignore_index, task=settings.task, shift=settings.shift, mask=settings.mask,
         logits_cols=settings.logits_cols,
     )
-    warn = lambda messages, prefix: _warn(tuple(messages), settings, prefix)  # noqa: E731
+    def warn(messages, prefix: str) -> None:
+        _warn(tuple(messages), settings, prefix)
+
     if settings.scheduler is not None and len(plan.pairs) > 1:
         from .render.progress import progress_bar
 

@@ -20,15 +20,14 @@ import numpy as np
 from ..conventions import Convention, refusal
 from ..conventions import get as get_convention
 from ..errors import XentError
-from .backends import select
+from . import terms
+from .backends import NumpyOps, select
 from .block import BlockSpec, run_blocks
 from .checks import all_ignored, check_values, looks_like_probabilities
 from .logprobs import softmax, sum_tolerance
 from .metrics import MetricOptions, Metrics
 from .rows import ClassRows, checked_vector, index_targets, soft_argmax
 from .spec import InputKind, Locate, LossSpec, Progress, Reduction, Result, row_number
-from . import terms
-from .backends import NumpyOps
 from .transforms import compute_dtype, transformed
 
 

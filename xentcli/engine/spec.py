@@ -63,15 +63,15 @@ class LossSpec:
             raise XentError(f"the focal loss takes γ ≥ 0, got {self.focal_gamma:g}")
         if self.focal_alpha is not None and not 0 <= self.focal_alpha <= 1:
             raise XentError(f"the focal loss takes α in [0, 1], got {self.focal_alpha:g}")
-        logit_options = [name for name, value in (("--softcap", self.softcap), ("--temperature", self.temperature))
-                         if value is not None] + (["--z-loss"] if self.z_loss else [])
-        for name, value in (("--softcap", self.softcap), ("--temperature", self.temperature)):
+        transforms = {"--softcap": self.softcap, "--temperature": self.temperature}
+        for name, value in transforms.items():
             if value is not None and not (value > 0 and math.isfinite(value)):
                 raise XentError(f"{name} must be a positive number, got {value:g}")
         if not (self.z_loss >= 0 and math.isfinite(self.z_loss)):
             raise XentError(f"--z-loss must be a coefficient ≥ 0, got {self.z_loss:g}")
-        if logit_options and (self.input != "logits" or self.task != "multiclass"):
-            raise XentError(f"{', '.join(logit_options)} act on a softmax's logits: --input logits, --task multiclass")
+        given = [name for name, value in transforms.items() if value is not None] + (["--z-loss"] if self.z_loss else [])
+        if given and (self.input != "logits" or self.task != "multiclass"):
+            raise XentError(f"{', '.join(given)} act on a softmax's logits: --input logits, --task multiclass")
 
     def options(self) -> dict[str, Any]:
         """The settings, as the JSON reports them, with the version of xent that computed them."""

@@ -311,6 +311,7 @@ def _frame_logits(
     if not chosen:
         raise XentError("no numeric columns left for the logits", frame.name)
     widths = [frame.list_width(n) for n in chosen]
+    moved = None  # where the file's own columns went, when put in another class order
     if any(w is not None for w in widths):
         if len(chosen) != 1:
             raise XentError(f"the logits are one column of lists or several numeric columns, not both ({', '.join(chosen)})",
@@ -320,7 +321,7 @@ def _frame_logits(
         wrong = [n for n in chosen if not frame.numeric(n)]
         if wrong:
             raise XentError(f"column {wrong[0]!r} holds {frame.schema.field(wrong[0]).type}, not numbers", frame.name)
-        header, moved = tuple(chosen), None
+        header = tuple(chosen)
         wanted = classes or order
         if wanted:
             new_order = _order_by_classes(header, wanted, frame.name, notices)
@@ -331,7 +332,7 @@ def _frame_logits(
         matrix = ColumnMatrix(frame, chosen)
     names_out = header if header is not None else (tuple(classes) if classes else None)
     locate = frame.locate
-    logits = _Side(frame.name, matrix, locate, names=names_out, moved=None if header is None else moved)
+    logits = _Side(frame.name, matrix, locate, names=names_out, moved=moved)
     labels = None
     if label is not None:
         values = frame.column(label)
