@@ -1,6 +1,6 @@
 """xent against what a user would do instead, in one run: ratios of medians.
 
-    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy,lm,shards]
+    python benchmarks/bench.py [--runs 5] [--dir /tmp/xent-bench] [--only kernel,csv,startup,npy,lm,shards,perrow]
 
 1. kernel:  xentcli.cross_entropy on in-memory float32 arrays vs
             torch.nn.functional.cross_entropy (torch CPU, default threads).
@@ -17,6 +17,8 @@
             alone on the float32 array in memory.
 6. shards:  16 NPY files of 250 MB, `--scheduler local` (a LocalCluster with a
             worker per core) vs the same command in one process.
+7. perrow:  `xent compute --format csv` of 2M rows end to end vs pandas'
+            to_csv of the same columns (the write alone).
 
 Targets (issue 5): kernel >= 2x faster on every shape; csv <= 0.8x; startup
 <= 2.5x; npy >= 2x faster with <= 300 MB peak anonymous memory. Not a test:
@@ -231,6 +233,29 @@ def sharded(folder: Path, runs: int) -> None:
     report("16 x 250 MB", ours, theirs, f"the same loss to the last digit: {same}")
 
 
+def per_row(folder: Path, runs: int) -> None:
+    """`--format csv` of 2M rows end to end vs pandas writing the same columns (to_csv alone, the frame built)."""
+    logits, labels, out = folder / "rows_2m.npy", folder / "rows_2m_labels.npy", folder / "rows_2m.csv"
+    if not logits.exists():
+        rng = np.random.default_rng(0)
+        np.save(logits, rng.standard_normal((2_000_000, 10), dtype=np.float32))
+        np.save(labels, rng.integers(0, 10, size=2_000_000))
+    command = [*XENT, "compute", str(logits), str(labels), "--format", "csv", "--quiet", "--output", str(out)]
+    run_command(command)
+    script = (
+        f"import pandas as pd, time; frame = pd.read_csv({str(out)!r}); start = time.perf_counter(); "
+        f"frame.to_csv({str(folder / 'rows_2m_pandas.csv')!r}, index=False); print(time.perf_counter() - start)"
+    )
+    print("7. per-row: xent compute --format csv of 2M rows end to end vs pandas to_csv of the same columns")
+    ours, theirs = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run_command(command)
+        ours.append(time.perf_counter() - start)
+        theirs.append(float(subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, env=ENV).stdout))
+    report("2M rows x 6 columns", statistics.median(ours), statistics.median(theirs), "target: 5x faster, 0.2x")
+
+
 def in_memory(logits: Path, labels: Path, runs: int, name: str) -> None:
     """The kernel alone on an NPY file loaded into memory, xent vs F.cross_entropy on the same threads."""
     import torch
@@ -248,7 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default="/tmp/xent-bench")
-    parser.add_argument("--only", default="kernel,csv,startup,npy,lm,shards")
+    parser.add_argument("--only", default="kernel,csv,startup,npy,lm,shards,perrow")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -266,6 +291,8 @@ def main() -> None:
         lm(folder, args.runs)
     if "shards" in only:
         sharded(folder, args.runs)
+    if "perrow" in only:
+        per_row(folder, args.runs)
 
 
 if __name__ == "__main__":

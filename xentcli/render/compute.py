@@ -192,15 +192,39 @@ def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
 
     keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ()) + (("p_positive",) if report.result.scores is not None else ())
     yield delimiter.join(keys) + "\n"
-    for rows in _chunks(_per_row(report)):
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-        for row in rows:
-            values = ["" if row[k] is None else row[k] for k in keys]
-            if report.extra_dims:
-                values[keys.index("index")] = " ".join(str(i) for i in row["index"])
-            writer.writerow([repr(v) if isinstance(v, float) else v for v in values])
-        yield buffer.getvalue()
+    for start in range(0, report.result.rows, STREAM_ROWS):
+        columns = _csv_columns(report, start, min(start + STREAM_ROWS, report.result.rows))
+        yield "".join(delimiter.join(fields) + "\n" for fields in zip(*(columns[key] for key in keys)))
+
+
+def _csv_columns(report: Report, start: int, stop: int) -> dict[str, list[str]]:
+    """The per-row columns of rows start..stop-1 as CSV cells, a column at a time: the
+    same cells as the JSON's per_row values (repr of each float, empty for NaN and inf)."""
+    result = report.result
+
+    def floats(values: np.ndarray) -> list[str]:
+        values = np.asarray(values, dtype=np.float64)
+        cells = list(map(repr, values.tolist()))
+        for k in np.flatnonzero(~np.isfinite(values)):
+            cells[k] = ""
+        return cells
+
+    with np.errstate(over="ignore"):
+        p_target = np.exp(result.log_p_target[start:stop])
+    columns = {
+        "row": list(map(str, range(start, stop))),
+        "target": list(map(str, np.asarray(result.target[start:stop], dtype=np.int64).tolist())),
+        "p_target": floats(p_target),
+        "log_p_target": floats(result.log_p_target[start:stop]),
+        "loss": floats(result.losses[start:stop]),
+        "pred": list(map(str, np.asarray(result.pred[start:stop], dtype=np.int64).tolist())),
+    }
+    if result.scores is not None:
+        columns["p_positive"] = floats(result.scores[start:stop])
+    if report.extra_dims:
+        index = np.unravel_index(np.arange(start, stop), result.shape)
+        columns["index"] = [" ".join(map(str, position)) for position in zip(*(axis.tolist() for axis in index))]
+    return columns
 
 
 def to_jsonl(report: Report) -> Iterator[str]:
