@@ -30,6 +30,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
     def send_head(self):
+        if "forbidden" in self.path:
+            self.send_error(403)
+            return None
         path = self.translate_path(self.path)
         if not os.path.isfile(path):
             return super().send_head()
@@ -120,6 +123,10 @@ def test_errors_name_the_url_without_its_credentials(served):
     line = error_line(result)
     assert "missing.npy" in line and "no such file" in line
     assert "hunter2" not in result.stderr and "alice" not in result.stderr and "abc123" not in result.stderr
+    forbidden = url.replace("http://", "http://alice:hunter2@") + "/forbidden.npy?token=abc123"
+    result = xent("compute", forbidden, folder / "y.npy")
+    assert "forbidden.npy" in error_line(result)  # the server's refusal, in the library's words, scrubbed
+    assert "hunter2" not in result.stderr and "alice" not in result.stderr and "abc123" not in result.stderr
 
 
 def test_globs_over_a_filesystem_that_lists():
@@ -193,3 +200,14 @@ def test_s3_globs_ranges_and_errors(s3):
     assert one["loss"] == pytest.approx(float(F.cross_entropy(torch.tensor(shards[0][0]), torch.tensor(shards[0][1]))),
                                         rel=1e-12)
     assert "no such file" in error_line(xent("compute", "s3://xent-test/eval/nope.npy", "s3://xent-test/eval/labels_0.npy"))
+
+
+def test_an_unreachable_server_is_not_called_a_missing_file(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    np.save(tmp_path / "y.npy", np.array([0]))
+    line = error_line(xent("compute", f"http://127.0.0.1:{port}/x.npy?sig=s3cr3t", tmp_path / "y.npy"))
+    assert "cannot reach it" in line and "s3cr3t" not in line

@@ -11,6 +11,7 @@ URLs and tokens live).
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -41,11 +42,21 @@ def _fsspec(url: str) -> Any:
 
 def _failure(url: str, error: Exception) -> XentError:
     if isinstance(error, FileNotFoundError):
-        return XentError("no such file", redacted(url))
+        cause = error.__cause__ or error.__context__  # fsspec's HTTP reports an unreachable server so too
+        if cause is None or "404" in str(cause) or isinstance(cause, FileNotFoundError):
+            return XentError("no such file", redacted(url))
+        return XentError(f"cannot reach it ({type(cause).__name__}: {_scrubbed(str(cause)).splitlines()[0]})", redacted(url))
     if isinstance(error, ImportError):  # a protocol's own package (s3fs, gcsfs, adlfs, aiohttp) is missing
         return XentError(f"this kind of URL needs another package: {error}", redacted(url))
-    text = str(error).replace(url, redacted(url))
+    text = _scrubbed(str(error).replace(url, redacted(url)))
     return XentError(f"cannot read ({type(error).__name__}: {text.splitlines()[0] if text else ''})", redacted(url))
+
+
+def _scrubbed(text: str) -> str:
+    """A library's message with any URL's user, password and query string taken out,
+    however the library wrote the URL (quoted, normalised, re-encoded)."""
+    text = re.sub(r"(//)[^/@\s'\"]+@", r"\1", text)
+    return re.sub(r"\?[^\s'\")]+", "?…", text)
 
 
 def open_url(url: str) -> Any:
