@@ -304,3 +304,21 @@ def test_many_files_are_one_batch_for_sklearns_single_class_refusal(tmp_path):
     torch_args = (tmp_path / "p*.npy", tmp_path / "y*.npy", "--input", "probs")
     expected = F.binary_cross_entropy(torch.tensor(p), torch.tensor([0.5, 0.0, 1.0, 1.0], dtype=torch.float64))
     assert xent_json(*torch_args)["loss"] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_explain_a_row_of_a_one_dimensional_array_and_of_a_bfloat16_archive(tmp_path):
+    from safetensors.torch import save_file
+
+    scores, y = np.array([0.3, -1.0, 2.0, 0.5]), np.array([1, 0, 1, 0])
+    np.save(tmp_path / "s.npy", scores)
+    np.save(tmp_path / "y.npy", y)
+    data = json.loads(xent("explain", tmp_path / "s.npy", tmp_path / "y.npy", "--row", "2", "-f", "json").stdout)
+    assert data["where"].endswith("s.npy[2]")
+    assert data["loss"] == pytest.approx(float(F.binary_cross_entropy_with_logits(torch.tensor(2.0), torch.tensor(1.0))))
+    logits = torch.tensor([0.5, -2.0, 1.25, 3.0]).bfloat16()
+    save_file({"logits": logits, "labels": torch.tensor([1, 0, 0, 1])}, tmp_path / "b.safetensors")
+    found = xent_json(tmp_path / "b.safetensors")
+    expected = F.binary_cross_entropy_with_logits(logits.float(), torch.tensor([1.0, 0.0, 0.0, 1.0]))
+    assert found["task"] == "binary" and found["loss"] == pytest.approx(float(expected), rel=1e-6)
+    data = json.loads(xent("explain", tmp_path / "b.safetensors", "--row", "2", "-f", "json").stdout)
+    assert data["where"].endswith("[logits][2]") and data["scores"] == [1.25]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..bfloat16 import widened
 from ..conventions import KERAS_EPSILON
 from .explain import resolve_row
 from .sigmoid import TORCH_LOG_FLOOR
@@ -102,7 +103,7 @@ def explain_binary_row(
     engine's result for the batch, whose spec says how the loss is defined."""
     spec = result.spec
     position = resolve_row(row, result.rows)
-    x = np.asarray(scores).reshape(result.rows, -1)[position].astype(np.float64)
+    x = widened(np.asarray(scores)).reshape(result.rows, -1)[position].astype(np.float64)
     given = np.asarray(target).reshape(result.rows, -1)[position].astype(np.float64)
     classes = len(x)
     eps = spec.label_smoothing

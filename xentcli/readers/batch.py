@@ -190,7 +190,7 @@ def _named_ids_notice(table: TextTable) -> list[str]:
     return [f"{table.name}: column {', '.join(map(repr, named))} holds row ids, not a class (--id-col names others)"]
 
 
-def _one_score(source: Source, label_col: str | None, class_axis: int) -> bool:
+def _one_score(source: Source, label_col: str | None, class_axis: int, key: str | None = None) -> bool:
     """Whether the logits hold one score per row (a binary task, when --task is auto)."""
     if source.table is not None:
         return len(source.table.data_columns()) - (label_col is not None) == 1
@@ -202,7 +202,12 @@ def _one_score(source: Source, label_col: str | None, class_axis: int) -> bool:
                   and not (INDEX_COLUMN.match(n) or ID_NAMES.match(n)) and frame.numeric(n)]
         return len(scores) == 1 and not any(frame.list_width(n) for n in frame.names)
     if source.archive is not None:
-        return False
+        archive = source.archive
+        found = key or ("logits" if "logits" in archive.keys else archive.keys[0] if len(archive.keys) == 1 else None)
+        if found is None or found not in archive.keys:
+            return False  # the logits side names the problem
+        shape = archive.get(found).shape
+        return len(shape) == 1 or (len(shape) == 2 and shape[class_axis % 2] == 1)
     shape = source.array.shape
     return len(shape) == 1 or (len(shape) == 2 and shape[class_axis % 2] == 1)
 
@@ -534,7 +539,7 @@ def load_batch(
         raise XentError(f"--classes names a class twice ({','.join(classes)})")
     source = read_source(logits_path, options)
     notices += source.notices
-    binary = task == "binary" or (task == "auto" and _one_score(source, label_col, class_axis))
+    binary = task == "binary" or (task == "auto" and _one_score(source, label_col, class_axis, key))
     binary_names = None
     if binary:
         if classes and len(classes) != 2:
@@ -550,6 +555,8 @@ def load_batch(
     vector = logits.values
     if binary and vector.ndim == 1:
         logits.values = vector.reshape(-1, 1)  # one score per row
+        if source.table is None and source.frame is None:  # an array's places: one per score, not one row of classes
+            logits.locate = array_locator(logits.name, vector.shape)
     shape = logits.values.shape
     if binary and len(shape) > 1 and shape[class_axis % len(shape)] != 1:
         raise XentError(
