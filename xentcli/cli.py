@@ -624,6 +624,8 @@ def explain(
     if computed.files:
         raise XentError("explain takes one LOGITS file (and one LABELS file), not several")
     if batch.task != "multiclass":
+        if vocab is not None:
+            raise XentError(f"--vocab names the tokens of a softmax over a vocabulary, not the {batch.task} task's scores")
         _explain_sigmoid(computed, settings)
         return
     from .engine.explain import explain_row, resolve_row

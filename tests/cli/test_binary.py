@@ -322,3 +322,11 @@ def test_explain_a_row_of_a_one_dimensional_array_and_of_a_bfloat16_archive(tmp_
     assert found["task"] == "binary" and found["loss"] == pytest.approx(float(expected), rel=1e-6)
     data = json.loads(xent("explain", tmp_path / "b.safetensors", "--row", "2", "-f", "json").stdout)
     assert data["where"].endswith("[logits][2]") and data["scores"] == [1.25]
+
+
+def test_explain_refuses_a_vocabulary_for_sigmoid_scores(tmp_path):
+    np.savetxt(tmp_path / "s.csv", [0.5, -1.2, 2.0])
+    (tmp_path / "y.csv").write_text("1\n0\n1\n")
+    (tmp_path / "v.txt").write_text("a\nb\n")
+    line = error_line(xent("explain", tmp_path / "s.csv", tmp_path / "y.csv", "--vocab", tmp_path / "v.txt"))
+    assert "--vocab names the tokens of a softmax" in line
