@@ -279,20 +279,13 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     print(f"xent benchmark: {os.cpu_count()} CPUs, numpy {np.__version__}, median of {args.runs} interleaved runs")
-    if "kernel" in only:
-        kernel(args.runs)
-    if "csv" in only:
-        csv(folder, args.runs)
-    if "startup" in only:
-        startup(folder, args.runs)
-    if "npy" in only:
-        npy(folder, args.runs)
-    if "lm" in only:
-        lm(folder, args.runs)
-    if "shards" in only:
-        sharded(folder, args.runs)
-    if "perrow" in only:
-        per_row(folder, args.runs)
+    sections = {"kernel": lambda: kernel(args.runs), "csv": lambda: csv(folder, args.runs),
+                "startup": lambda: startup(folder, args.runs), "npy": lambda: npy(folder, args.runs),
+                "lm": lambda: lm(folder, args.runs), "shards": lambda: sharded(folder, args.runs),
+                "perrow": lambda: per_row(folder, args.runs)}
+    for name, section in sections.items():
+        if name in only:
+            section()
 
 
 if __name__ == "__main__":

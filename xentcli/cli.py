@@ -651,10 +651,7 @@ def explain(
         torch_batch_loss=None if settings.convention == "torch" else _torch_batch_loss(batch, weight, settings),
         vocabulary=None if vocab is None else read_vocabulary(vocab, result.classes),
     )
-    if settings.format in render_explain.WRITERS:
-        write_output(render_explain.WRITERS[settings.format](explanation, settings.precision), settings.output)
-    else:
-        _print(render_explain.table(explanation, settings.precision), settings.output)
+    _write_explanation(render_explain, explanation, settings)
 
 
 def _explain_sigmoid(computed: Computed, settings: Settings) -> None:
@@ -675,10 +672,15 @@ def _explain_sigmoid(computed: Computed, settings: Settings) -> None:
         class_names=batch.class_names,
         where=batch.locate_logits(position),
     )
-    if settings.format in render.WRITERS:
-        write_output(render.WRITERS[settings.format](explanation, settings.precision), settings.output)
+    _write_explanation(render, explanation, settings)
+
+
+def _write_explanation(renderer, explanation, settings: Settings) -> None:
+    """An explanation in the asked format, by its renderer module (WRITERS, else its table)."""
+    if settings.format in renderer.WRITERS:
+        write_output(renderer.WRITERS[settings.format](explanation, settings.precision), settings.output)
     else:
-        _print(render.table(explanation, settings.precision), settings.output)
+        _print(renderer.table(explanation, settings.precision), settings.output)
 
 
 @app.command()

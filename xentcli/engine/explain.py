@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,22 @@ class Explanation:
         if self.tokens:
             return f"{index} {self.class_names[index]}" if index < len(self.class_names) else str(index)
         return class_name(self.class_names, index)
+
+
+def batch_place(result: Result, position: int) -> dict[str, Any]:
+    """How a row enters its batch: the engine's loss for it, the batch's reduced
+    loss, sum and weight sum, the row's share of the sum and its rank by loss."""
+    losses, total = result.losses, result.sum
+    engine_loss = float(losses[position])
+    return dict(
+        engine_loss=engine_loss,
+        reduction=result.reduction,
+        batch_loss=result.sum if result.reduction == "sum" else result.mean,
+        batch_sum=total,
+        weight_sum=result.weight_sum,
+        share=engine_loss / total if total and math.isfinite(total) else math.nan,
+        rank=int((losses > losses[position]).sum()) + 1,
+    )
 
 
 def resolve_row(row: int, rows: int) -> int:
@@ -196,8 +213,6 @@ def explain_row(
         smoothing_term = float(-(inside * log_p).sum()) if label_smoothing and q is None else None
         soft_terms = None if smoothed is None else -inside * smoothed * log_p
 
-    losses = result.losses
-    total = result.sum
     return Explanation(
         row=position,
         index=rows.index(position),
@@ -231,13 +246,7 @@ def explain_row(
         row_weight=row_weight,
         second_route=second_route,
         torch_loss=_plus(_torch_row_loss(x, q, t, w, ignore_index, label_smoothing, input, log_softmax), z_term),
-        engine_loss=float(losses[position]),
-        reduction=result.reduction,
-        batch_loss=result.sum if result.reduction == "sum" else result.mean,
-        batch_sum=total,
-        weight_sum=result.weight_sum,
-        share=float(losses[position]) / total if total and math.isfinite(total) else math.nan,
-        rank=int((losses > losses[position]).sum()) + 1,
+        **batch_place(result, position),
         convention=rule.name,
         softcap=result.spec.softcap,
         temperature=result.spec.temperature,

@@ -14,14 +14,13 @@ value for the row is kept beside them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..bfloat16 import widened
 from ..conventions import KERAS_EPSILON
-from .explain import resolve_row
+from .explain import batch_place, resolve_row
 from .sigmoid import TORCH_LOG_FLOOR
 from .spec import InputKind, Result
 
@@ -159,8 +158,6 @@ def explain_binary_row(
     def row_loss(values: np.ndarray) -> float:
         return float((values.mean() if keras else values.sum()) * scale)
 
-    losses, total = result.losses, result.sum
-    engine_loss = float(losses[position])
     return BinaryExplanation(
         row=position,
         rows=result.rows,
@@ -191,13 +188,7 @@ def explain_binary_row(
         loss=row_loss(elements),
         second_route=row_loss(second),
         torch_loss=_torch_row_loss(x, given, spec.input, class_weight, pw, scale) if spec.convention == "torch" else None,
-        engine_loss=engine_loss,
-        reduction=result.reduction,
-        batch_loss=result.sum if result.reduction == "sum" else result.mean,
-        batch_sum=total,
-        weight_sum=result.weight_sum,
-        share=engine_loss / total if total and math.isfinite(total) else math.nan,
-        rank=int((losses > losses[position]).sum()) + 1,
+        **batch_place(result, position),
     )
 
 

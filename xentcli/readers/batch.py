@@ -20,7 +20,7 @@ from ..bfloat16 import BFLOAT16, widened
 from ..errors import XentError
 from . import labels as label_rules
 from .registry import STDIN, ReadOptions, Source, read_source
-from .text import ID_NAMES, TextTable, is_integer, is_number, is_positional
+from .text import TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
 TOKEN_KEYS = ("input_ids",)  # a language model's input tokens: its labels once shifted (--shift)
@@ -195,21 +195,24 @@ def _one_score(source: Source, label_col: str | None, class_axis: int, key: str 
     if source.table is not None:
         return len(source.table.data_columns()) - (label_col is not None) == 1
     if source.frame is not None:
-        from .columnar import INDEX_COLUMN
+        from .columnar import logit_columns
 
         frame = source.frame
-        scores = [n for n in frame.names if n != label_col and n.lower() not in LABEL_KEYS
-                  and not (INDEX_COLUMN.match(n) or ID_NAMES.match(n)) and frame.numeric(n)]
-        return len(scores) == 1 and not any(frame.list_width(n) for n in frame.names)
+        scores, _ = logit_columns(frame, [n for n in frame.names if n != label_col and n.lower() not in LABEL_KEYS])
+        return len(scores) == 1 and frame.list_width(scores[0]) is None
     if source.archive is not None:
-        archive = source.archive
-        found = key or ("logits" if "logits" in archive.keys else archive.keys[0] if len(archive.keys) == 1 else None)
-        if found is None or found not in archive.keys:
+        found = _archive_logits_key(source.archive, key)
+        if found not in source.archive.keys:
             return False  # the logits side names the problem
-        shape = archive.get(found).shape
-        return len(shape) == 1 or (len(shape) == 2 and shape[class_axis % 2] == 1)
-    shape = source.array.shape
+        shape = source.archive.get(found).shape
+    else:
+        shape = source.array.shape
     return len(shape) == 1 or (len(shape) == 2 and shape[class_axis % 2] == 1)
+
+
+def _archive_logits_key(archive: Any, key: str | None) -> str | None:
+    """The archive's logits: --key, else its `logits`, else its only array (None: ask for --key)."""
+    return key or ("logits" if "logits" in archive.keys else archive.keys[0] if len(archive.keys) == 1 else None)
 
 
 def _logits_side(
@@ -269,7 +272,7 @@ def _logits_side(
         array = source.array
         return _Side(source.name, array, array_locator(source.name, position_shape(array.shape, class_axis)), names=names), None
     archive = source.archive
-    logits_key = key or ("logits" if "logits" in archive.keys else archive.keys[0] if len(archive.keys) == 1 else None)
+    logits_key = _archive_logits_key(archive, key)
     if logits_key is None:
         raise XentError(
             f"the archive holds {len(archive.keys)} arrays ({', '.join(archive.keys)}): choose the logits with --key",
@@ -288,7 +291,7 @@ def _frame_logits(
     """The logits of a Parquet or Arrow file: one numeric column per class (named by
     the columns) or one column of lists; the labels from --label-col, or from a
     column named as labels are (labels, target, ...) when no LABELS file is given."""
-    from .columnar import INDEX_COLUMN, ColumnMatrix, select  # pyarrow's readers only for such files
+    from .columnar import ColumnMatrix, logit_columns, select  # pyarrow's readers only for such files
 
     names = frame.names
     label = label_col
@@ -304,12 +307,7 @@ def _frame_logits(
         left = [n for n in names if n not in (label, named)]  # never a class, even beside a LABELS file
         if named is not None and named != label:
             notices.append(f"{frame.name}: column {named} is not a logit (LABELS holds the labels)")
-        ids = [n for n in left if INDEX_COLUMN.match(n) or ID_NAMES.match(n)]
-        lists = [n for n in left if n not in ids and frame.list_width(n) is not None]
-        other = [n for n in left if n not in ids and n not in lists and not frame.numeric(n)]
-        chosen = lists if lists else [n for n in left if n not in ids and n not in other]
-        shown = [n for n in ids if not INDEX_COLUMN.match(n)] + other + (left if lists else [])
-        shown = [n for n in dict.fromkeys(shown) if n not in chosen]
+        chosen, shown = logit_columns(frame, left)
         if shown:
             what = f"column {shown[0]} is not a logit" if len(shown) == 1 else f"columns {', '.join(shown)} are not logits"
             notices.append(f"{frame.name}: {what} (--logits-cols picks the logit columns)")

@@ -46,6 +46,7 @@ class Frame:
         self.rows = int(offsets[-1])
         self._read = read
         self._lock = threading.Lock()  # pyarrow's file readers are not shared across threads
+        self._widths: dict[str, int | None] = {}
 
     def spans(self) -> list[tuple[int, int]]:
         return [(int(a), int(b)) for a, b in zip(self.offsets[:-1], self.offsets[1:]) if b > a]
@@ -82,15 +83,19 @@ class Frame:
         return pa.types.is_floating(kind) or pa.types.is_integer(kind)
 
     def list_width(self, name: str) -> int | None:
-        """C for a column of lists of numbers (fixed-size: from its type; else from its first row), else None."""
-        pa = pyarrow(self.name)
-        kind = self.schema.field(name).type
-        if pa.types.is_fixed_size_list(kind):
-            return kind.list_size
-        if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and self.rows:
-            first = self.read(0, 0, [name]).column(0)[0].as_py()
-            return None if first is None else len(first)
-        return None
+        """C for a column of lists of numbers (fixed-size: from its type; else from its first
+        row, read once), else None."""
+        if name not in self._widths:
+            pa = pyarrow(self.name)
+            kind = self.schema.field(name).type
+            width = None
+            if pa.types.is_fixed_size_list(kind):
+                width = kind.list_size
+            elif (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and self.rows:
+                first = self.read(0, 0, [name]).column(0)[0].as_py()
+                width = None if first is None else len(first)
+            self._widths[name] = width
+        return self._widths[name]
 
 
 class ColumnMatrix:
@@ -162,6 +167,20 @@ class ColumnMatrix:
         for a, b in self.row_spans():
             out[a:b] = self[a:b]
         return out if dtype is None else out.astype(dtype)
+
+
+def logit_columns(frame: Frame, candidates: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the logit columns among `candidates`, the others worth a notice): the one or
+    more list columns if there are any, else the numeric columns; row ids (pandas'
+    index, `id`, `sample_id`, ...) and other types are never logits."""
+    from .text import ID_NAMES
+
+    ids = [n for n in candidates if INDEX_COLUMN.match(n) or ID_NAMES.match(n)]
+    lists = [n for n in candidates if n not in ids and frame.list_width(n) is not None]
+    other = [n for n in candidates if n not in ids and n not in lists and not frame.numeric(n)]
+    chosen = lists if lists else [n for n in candidates if n not in ids and n not in other]
+    shown = [n for n in ids if not INDEX_COLUMN.match(n)] + other + (list(candidates) if lists else [])
+    return chosen, [n for n in dict.fromkeys(shown) if n not in chosen]
 
 
 def select(names: Sequence[str], pattern: str | Sequence[str]) -> list[str]:
