@@ -1,5 +1,11 @@
-"""The optional C reader of delimited numbers; xent falls back to numpy without it."""
+"""The optional C parts: the reader of delimited numbers and the fused kernel;
+xent falls back to numpy without them."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("xentcli._fastcsv", ["xentcli/_fastcsv.c"], optional=True, extra_compile_args=["-O3"])])
+setup(
+    ext_modules=[
+        Extension(f"xentcli.{name}", [f"xentcli/{name}.c"], optional=True, extra_compile_args=["-O3", "-Wno-psabi"])
+        for name in ("_fastcsv", "_kernel")
+    ]
+)

@@ -4,11 +4,13 @@ Run on a machine with an NVIDIA GPU, from the repository root:
 
     python benchmarks/gpu_check.py [--gib 2] [--dir /tmp]
 
-It prints: the CUDA parity grid's result (pytest -m cuda), the end-to-end
-throughput of `xent compute` on the GPU (in-process and as a command, median
-of runs), peak GPU memory for several block sizes, torch's own
-F.cross_entropy for reference, and numpy vs CUDA times by input size (the
-basis of `--device auto`'s threshold).
+It prints: the CUDA parity grid's result (pytest -m cuda) and the fused C
+kernel's tests, the end-to-end throughput of `xent compute` on the GPU
+(in-process and as a command, median of runs), peak GPU memory for several
+block sizes, torch's own F.cross_entropy on GPU-resident data for
+reference, a (4096 x 128000) bfloat16 safetensors file the same way, and
+numpy (the C kernel) vs CUDA times by input size (the basis of `--device
+auto`'s threshold).
 """
 
 from __future__ import annotations
@@ -57,6 +59,34 @@ def make_inputs(folder: Path, gib: float, classes: int) -> tuple[Path, Path, int
     return logits_path, labels_path, rows
 
 
+def language_model(folder: Path) -> None:
+    """A (4096 x 128000) bfloat16 safetensors file: xent on CUDA end to end vs
+    F.cross_entropy on the same logits already on the GPU (upcast to float32, as xent computes)."""
+    from safetensors.torch import save_file
+
+    rows, vocab = 4096, 128_000
+    path = folder / "lm_logits.safetensors"
+    generator = torch.Generator(device="cuda").manual_seed(1)
+    logits = (torch.randn(rows, vocab, device="cuda", generator=generator) * 3).bfloat16()
+    labels = torch.randint(0, vocab, (rows,), device="cuda", generator=generator)
+    save_file({"logits": logits.cpu(), "labels": labels.cpu()}, str(path))
+    size = rows * vocab * 2
+    batch = lambda: xentcli.load_batch(str(path), None)  # noqa: E731
+
+    def run_xent():
+        b = batch()
+        return xentcli.cross_entropy(b.logits, b.target, backend="torch", device="cuda", keep_rows=False)
+
+    run_xent()
+    seconds, result = timed(run_xent)
+    resident, expected = timed(lambda: F.cross_entropy(logits.float(), labels), repeats=5)
+    relative = abs(result.loss - float(expected)) / abs(float(expected))
+    print(f"== LM (4096 x 128000) bf16 safetensors, {size / 1e9:.2f} GB: xent end to end {seconds * 1e3:.1f} ms "
+          f"({size / seconds / 1e9:.1f} GB/s); F.cross_entropy(logits.float()) on the GPU-resident logits "
+          f"{resident * 1e3:.1f} ms; relative difference {relative:.1e} ({'ok' if relative <= 1e-5 else 'FAIL'})",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gib", type=float, default=2.0)
@@ -74,6 +104,14 @@ def main() -> None:
             capture_output=True, text=True,
         )
         print("== CUDA parity grid (pytest -m cuda):", tests.stdout.strip().splitlines()[-1], flush=True)
+        if tests.returncode:
+            print(tests.stdout[-4000:], tests.stderr[-2000:])
+        tests = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/engine/test_kernel.py",
+             "tests/engine/test_parity.py"],
+            capture_output=True, text=True,
+        )
+        print("== fused C kernel and parity grid on this CPU:", tests.stdout.strip().splitlines()[-1], flush=True)
         if tests.returncode:
             print(tests.stdout[-4000:], tests.stderr[-2000:])
 
@@ -139,7 +177,8 @@ def main() -> None:
           f"median {statistics.median(walls):.2f} s, {size / statistics.median(walls) / 1e9:.2f} GB/s; "
           f"exit {process.returncode}, loss {process.stdout.strip()} {process.stderr.strip()}")
 
-    print("== numpy (CPU) vs torch CUDA, in-process after start-up, by input size (for --device auto):")
+    language_model(folder)
+    print("== numpy (CPU, the fused C kernel) vs torch CUDA, in-process after start-up, by input size (for --device auto):")
     for fraction in (1 / 32, 1 / 8, 1 / 2, 1):
         limit = int(rows * fraction)
         numpy_seconds, _ = timed(lambda: run_xent("cpu", "numpy", limit), repeats=1)

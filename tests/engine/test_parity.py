@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import xentcli
 from cases import FLOOR, GRID, GRID_NAMES, TOLERANCE, make_case
 from conftest import xent
+from xentcli.engine import fast
 
 def torch_loss(logits, target, weight, ignore_index, smoothing, reduction):
     return F.cross_entropy(
@@ -28,8 +29,12 @@ def torch_loss(logits, target, weight, ignore_index, smoothing, reduction):
     ).numpy()
 
 
+@pytest.mark.parametrize("path", ["kernel", "numpy"])
 @pytest.mark.parametrize(GRID_NAMES, GRID)
-def test_numpy_engine_matches_torch(weighted, ignore_index, smoothing, reduction, soft, kdim, dtype):
+def test_numpy_engine_matches_torch(weighted, ignore_index, smoothing, reduction, soft, kdim, dtype, path, monkeypatch):
+    """On the fused C kernel where it applies, and on numpy alone."""
+    if path == "numpy":
+        monkeypatch.setattr(fast, "_kernel", None)
     case = (weighted, ignore_index, smoothing, reduction, soft, kdim, dtype)
     logits, target, weight = make_case(case)
     expected = torch_loss(logits, target, weight, ignore_index, smoothing, reduction)

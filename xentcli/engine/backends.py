@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bfloat16 import widened
+from ..bfloat16 import BFLOAT16, widened
 from ..errors import XentError
 
 INSTALL_TORCH = "pip install 'xentcli[torch]'"
@@ -34,13 +34,14 @@ SHORT_ROW = 32
 
 # `--device auto` picks CUDA only when it pays after torch's start-up.
 # Measured on an H200 host with 16 CPUs (benchmarks/results/gpu_check_h200.txt):
-# torch's import plus CUDA's start-up take 3.6-5.5 s in a fresh process; after
-# that CUDA runs a memory-mapped NPY at ~12.7 GB/s end to end, and numpy at
-# ~0.9 GB/s per thread (7.3 GB/s on 8 threads). The GPU wins from
-# start-up / (1/numpy_rate - 1/cuda_rate): ~12 GB with 2 threads, ~90 GB with 8.
+# torch's import plus CUDA's start-up take 3.4-5.5 s in a fresh process; after
+# that CUDA runs a memory-mapped NPY at ~15 GB/s end to end (the host's copy
+# into pinned memory bounds it), and the fused C kernel at ~2.2 GB/s per
+# thread (18 GB/s on 8 threads: faster than CUDA there). The GPU wins from
+# start-up / (1/numpy_rate - 1/cuda_rate): ~34 GB with 2 threads, never with 8.
 CUDA_STARTUP_SECONDS = 5.5
-CUDA_BYTES_PER_SECOND = 12.7e9
-NUMPY_BYTES_PER_SECOND_PER_THREAD = 0.9e9
+CUDA_BYTES_PER_SECOND = 15.4e9
+NUMPY_BYTES_PER_SECOND_PER_THREAD = 2.2e9
 
 
 def cuda_pays_off(input_bytes: int) -> bool:
@@ -158,6 +159,10 @@ class TorchOps:
 
     On CUDA, blocks go through two pinned host buffers: while the GPU works
     on one block the CPU fills the other, and the copies are asynchronous.
+    bfloat16 travels as its 16 bits (half float32's bytes) and is widened on
+    the GPU. (Reading a memory-mapped file's blocks with pread in place of
+    copying them from the map was measured no faster on an H200 host:
+    benchmarks/results/gpu_check_h200.txt.)
     """
 
     name = "torch"
@@ -202,19 +207,21 @@ class TorchOps:
         return slot
 
     def load(self, block: np.ndarray, dtype: np.dtype, channel: str = "logits") -> Any:
-        """A block on the device; `channel` keeps logits and soft labels apart."""
-        block = widened(block)  # bfloat16 bits as float32
-        slot = self._slot(channel, block.shape, dtype)
+        """A block on the device; `channel` keeps logits and soft labels apart.
+        bfloat16 travels as its 16 bits and is widened by torch, on the device."""
+        bits = block.dtype == BFLOAT16
+        host = np.ascontiguousarray(block).view("<i2") if bits else block
+        slot = self._slot(channel, host.shape, host.dtype if bits else dtype)
         if slot["event"] is not None:
             slot["event"].synchronize()  # its previous copy to the GPU is done
-        staging = slot["buffer"][: len(block)]
-        self._copy(staging.numpy(), block)
-        if self.device == "cpu":
-            return staging
-        on_device = staging.to(self.device, non_blocking=True)
-        slot["event"] = self.torch.cuda.Event()
-        slot["event"].record()
-        return on_device
+        staging = slot["buffer"][: len(host)]
+        self._copy(staging.numpy(), host)
+        on_device = staging
+        if self.device != "cpu":
+            on_device = staging.to(self.device, non_blocking=True)
+            slot["event"] = self.torch.cuda.Event()
+            slot["event"].record()
+        return on_device.view(self.torch.bfloat16).to(self._dtype(dtype)) if bits else on_device
 
     def _copy(self, target: np.ndarray, source: np.ndarray) -> None:
         """Copy a block into the staging buffer, in parallel row ranges on CUDA."""

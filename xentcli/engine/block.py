@@ -18,7 +18,7 @@ import numpy as np
 
 from ..conventions import Convention
 from . import terms
-from .fast import FAST
+from . import fast
 from .logprobs import Ops
 from .metrics import MetricOptions, block_totals
 from .metrics import layout as metric_layout
@@ -67,7 +67,7 @@ def block(
     per_row_weights = w is not None and spec.convention.class_weights == "per-row"
     if per_row_weights:
         w, class_w = None, w  # the loss is computed unweighted, then scaled per row
-    rows = FAST[spec.task](ops, spec, x, t, q, w) or TASKS[spec.task](ops, spec, x, t, q, w)
+    rows = fast.FAST[spec.task](ops, spec, x, t, q, w) or TASKS[spec.task](ops, spec, x, t, q, w)
     loss = terms.add(ops, spec, rows, w, soft=q is not None)
     if per_row_weights:
         loss = loss * class_w[rows.index]
@@ -138,6 +138,7 @@ def run_blocks(
     w = None if weights is None else ops.vector(weights, spec.dtype)
     targets = None if flat_target is None else ops.vector(flat_target, "int64")
     row_weights = None if sample_weights is None else ops.vector(sample_weights, spec.dtype)
+    fused = fast.fused_applies(ops, spec, soft_rows is not None)
 
     def run(k: int) -> None:
         start, raw = rows.block(spans[k])
@@ -148,7 +149,11 @@ def run_blocks(
         else:
             q, t = None, targets[start:stop]
         sample_w = None if row_weights is None else row_weights[start:stop]
-        block_sums, block_rows = block(ops, spec, x, t, q, w, sample_w)
+        if fused:
+            out = {name: values[start:stop] for name, values in per_row.items()}
+            block_sums, block_rows = fast.fused(ops, spec, x, t, w, sample_w, out), {}
+        else:
+            block_sums, block_rows = block(ops, spec, x, t, q, w, sample_w)
         for name, value in block_sums.items():
             totals[name][k] = value
         for name, values in block_rows.items():

@@ -49,7 +49,7 @@ def row_denominators(
 ) -> np.ndarray:
     """Each position's share of what the mean divides by: its weight, or 1 (0 when ignored)."""
     kept = ~ignored_mask
-    if rule.denominator == "count":
+    if rule.denominator == "count" or (sample_weights is None and (weights is None or flat_target is None)):
         return kept.astype(np.float64)
     row_weight = np.ones(len(kept)) if sample_weights is None else sample_weights.copy()
     if weights is not None and flat_target is not None:

@@ -104,6 +104,8 @@ def index_targets(
     elif flat.dtype.kind not in "biu":
         raise XentError(f"class-index labels must be integers, got {flat.dtype}")
     flat = flat.astype(np.int64, copy=False)
+    if not flat.size or (flat.min() >= 0 and flat.max() < rows.classes):
+        return flat
     out_of_range = ((flat < 0) | (flat >= rows.classes)) & (flat != ignore_index)
     if out_of_range.any():
         bad = int(np.flatnonzero(out_of_range)[0])
