@@ -4,7 +4,6 @@ This is the one place where XentError becomes ``xent: error: ...`` on stderr
 and an exit code.
 """
 
-from __future__ import annotations
 
 import enum
 import io
@@ -253,7 +252,7 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def resolve(cls, given: dict[str, Any], formats: tuple[str, ...]) -> Settings:
+    def resolve(cls, given: dict[str, Any], formats: tuple[str, ...]) -> "Settings":
         """Merge the command line (`given`, None for left out) over the config file,
         remembering where each setting came from; announce a config file in force."""
         from . import config

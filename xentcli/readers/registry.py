@@ -15,7 +15,6 @@ import os
 import re
 import stat
 import sys
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -143,6 +142,8 @@ def _by_magic(head: bytes) -> Format:
 
 def _holds_torch(data: bytes) -> bool:
     """A zip from torch.save holds a pickle (``*/data.pkl``) beside its tensors."""
+    import zipfile
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return any(name.endswith("data.pkl") for name in archive.namelist())

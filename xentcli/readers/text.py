@@ -498,13 +498,19 @@ def _parse_fast(data: Buffer, start: int, delimiter: str | None, width: int) -> 
         a, b = spans[k]
         return _fastcsv.parse(view[a:b], code, width, out[offsets[k] : offsets[k + 1]])
 
-    from concurrent.futures import ThreadPoolExecutor
+    if len(spans) == 1:  # a small file: no threads to start
+        capacities = [capacity(0)]
+        out = np.empty((capacities[0], width), dtype=np.float64)
+        offsets = [0, capacities[0]]
+        results = [parse(0)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(len(spans)) as pool:
-        capacities = list(pool.map(capacity, range(len(spans))))
-        out = np.empty((sum(capacities), width), dtype=np.float64)
-        offsets = np.cumsum([0, *capacities])
-        results = list(pool.map(parse, range(len(spans))))
+        with ThreadPoolExecutor(len(spans)) as pool:
+            capacities = list(pool.map(capacity, range(len(spans))))
+            out = np.empty((sum(capacities), width), dtype=np.float64)
+            offsets = np.cumsum([0, *capacities])
+            results = list(pool.map(parse, range(len(spans))))
     if any(error >= 0 for _, error in results):
         return None
     if all(rows == capacity for (rows, _), capacity in zip(results, capacities)):
