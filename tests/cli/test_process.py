@@ -65,3 +65,20 @@ def test_imports_stay_lean(code):
         [sys.executable, "-c", f"ARGS = {SEED!r}\n{code}"], capture_output=True, text=True, timeout=60
     )
     assert process.returncode == 0, process.stderr
+
+
+def test_the_command_keeps_openblas_to_one_thread_unless_told(monkeypatch):
+    """numpy's OpenBLAS threads spin at start (12% of a 2-core machine's CPU
+    while xent parsed); xent makes no BLAS call. A user's own setting wins."""
+    import os
+
+    import xentcli.__main__ as entry
+    import xentcli.cli
+
+    seen = []
+    monkeypatch.setattr(xentcli.cli, "app", lambda **kwargs: seen.append(os.environ.get("OPENBLAS_NUM_THREADS")))
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    entry.main()
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    entry.main()
+    assert seen == ["1", "4"]
