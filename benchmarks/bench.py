@@ -50,10 +50,13 @@ ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTW
 
 def interleaved(ours, theirs, runs: int) -> tuple[float, float]:
     """Median times of two functions, run in turn (ours, theirs, ours, ...) so
-    that a change in the machine's load falls on both alike."""
+    that a change in the machine's load falls on both alike. Each run starts
+    after a pause of 50 ms: torch's OpenMP threads spin for a while after an
+    operation, and would otherwise take the cores from the run after it."""
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
         for function, bucket in ((ours, times[0]), (theirs, times[1])):
+            time.sleep(0.05)
             start = time.perf_counter()
             function()
             bucket.append(time.perf_counter() - start)

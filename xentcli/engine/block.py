@@ -120,7 +120,9 @@ def run_blocks(
     progress: Progress | None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every block through `block`: (totals per block, per-row arrays), on the host."""
-    spans = rows.spans(ops.block_rows(spec.classes, spec.dtype.itemsize))
+    fused = fast.fused_applies(ops, spec, soft_rows is not None)
+    sizing = fast if fused and spec.metrics is None else ops  # the metrics' temporaries want small blocks
+    spans = rows.spans(sizing.block_rows(spec.classes, spec.dtype.itemsize))
     shapes = {name: ("int64", 1) for name in ("correct", "bad", "off_sum", "one_hot_nan")}
     shapes["loss"] = ("float64", 1)
     shapes.update({name: ("float64", 1) for name, (active, _) in terms.PARTS.items() if active(spec)})
@@ -138,7 +140,6 @@ def run_blocks(
     w = None if weights is None else ops.vector(weights, spec.dtype)
     targets = None if flat_target is None else ops.vector(flat_target, "int64")
     row_weights = None if sample_weights is None else ops.vector(sample_weights, spec.dtype)
-    fused = fast.fused_applies(ops, spec, soft_rows is not None)
 
     def run(k: int) -> None:
         start, raw = rows.block(spans[k])

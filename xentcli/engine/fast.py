@@ -27,6 +27,18 @@ except ImportError:  # built without a C compiler: numpy does it all
     _kernel = None
 
 
+# Bytes of logits per block on the kernel's path: it keeps no temporaries, so a
+# block is sized for the Python per block (~30 us) to vanish: (2K x 50K)
+# float64 took 74 ms in blocks of 4 MiB, 60 ms in blocks of 16 MiB
+# (benchmarks/bench.py, 2 threads). At most 64K rows, as numpy's.
+FUSED_BLOCK_BYTES = 1 << 24
+FUSED_BLOCK_ROWS = 1 << 16
+
+
+def block_rows(classes: int, itemsize: int) -> int:
+    return max(1, min(FUSED_BLOCK_ROWS, FUSED_BLOCK_BYTES // max(classes * itemsize, 1)))
+
+
 def applies(spec: Any, q: Any) -> bool:
     return q is None and spec.input == "logits" and not spec.label_smoothing and spec.metrics is None
 
