@@ -316,6 +316,16 @@ def per_row(folder: Path, runs: int) -> None:
         ours.append(time.perf_counter() - start)
         theirs.append(float(subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, env=ENV).stdout))
     report("2M rows x 6 columns", statistics.median(ours), statistics.median(theirs), "target: 5x faster, 0.2x")
+    for fmt in ("jsonl", "json"):
+        command = [*XENT, "compute", str(logits), str(labels), "--format", fmt, "--per-row", "--quiet",
+                   "--output", str(folder / f"rows_2m.{fmt}")]
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            run_command(command)
+            times.append(time.perf_counter() - start)
+        report(f"  --format {fmt} --per-row", statistics.median(times), statistics.median(theirs),
+               f"vs the same to_csv; peak anonymous memory {peak_anonymous_mb(command):.0f} MB")
 
 
 def in_memory(logits: Path, labels: Path, runs: int, name: str) -> None:

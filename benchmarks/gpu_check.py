@@ -154,7 +154,7 @@ def main() -> None:
     relative = abs(result.loss - float(expected)) / abs(float(expected))
     print(f"== parity on the big file: xent {result.loss!r} vs torch {float(expected)!r}: "
           f"relative difference {relative:.2e} ({'ok' if relative <= 1e-5 else 'FAIL'})")
-    del x_gpu, y_gpu
+    x_gpu = y_gpu = None  # the GPU memory back before the next runs
 
     def user_script():
         x = torch.from_numpy(np.load(logits_path)).cuda()

@@ -20,6 +20,11 @@ from ..engine import Result
 from ..readers import Batch, class_name
 from .display import abbreviate, bar, fixed, json_number, printable, shortest_distinct, signed
 
+try:
+    from .. import _format
+except ImportError:  # built without a C compiler: json.dumps and repr write the rows
+    _format = None
+
 SCHEMA_VERSION = 1
 PER_ROW_KEYS = ("row", "target", "p_target", "log_p_target", "loss", "pred")
 MAX_CLASS_COLUMNS = 10
@@ -126,14 +131,17 @@ def _inputs(report: Report) -> dict[str, Any]:
     return {"logits": report.batch.logits_name, "labels": report.batch.labels_name}
 
 
-def _per_row(report: Report):
+def _per_row(report: Report, start: int = 0, stop: int | None = None):
+    """The JSON's per_row objects of rows start..stop-1."""
     result = report.result
-    p_target = result.p_target
-    for position in range(result.rows):
+    stop = result.rows if stop is None else stop
+    with np.errstate(over="ignore"):
+        p_target = np.exp(result.log_p_target[start:stop])
+    for position in range(start, stop):
         row: dict[str, Any] = {
             "row": position,
             "target": int(result.target[position]),
-            "p_target": json_number(p_target[position]),
+            "p_target": json_number(p_target[position - start]),
             "log_p_target": json_number(result.log_p_target[position]),
             "loss": json_number(result.losses[position]),
             "pred": int(result.pred[position]),
@@ -148,6 +156,39 @@ def _per_row(report: Report):
 STREAM_ROWS = 4096  # per-row outputs are written this many rows at a time, never built whole
 
 
+def _numbers(report: Report, start: int, stop: int) -> dict[str, np.ndarray]:
+    """The per-row numbers of rows start..stop-1, in the JSON's per_row order, as int64 and float64."""
+    result = report.result
+    with np.errstate(over="ignore"):
+        p_target = np.exp(result.log_p_target[start:stop])
+    columns = {
+        "row": np.arange(start, stop, dtype=np.int64),
+        "target": np.asarray(result.target[start:stop], dtype=np.int64),
+        "p_target": np.asarray(p_target, dtype=np.float64),
+        "log_p_target": np.asarray(result.log_p_target[start:stop], dtype=np.float64),
+        "loss": np.asarray(result.losses[start:stop], dtype=np.float64),
+        "pred": np.asarray(result.pred[start:stop], dtype=np.int64),
+    }
+    if result.scores is not None:
+        columns["p_positive"] = np.asarray(result.scores[start:stop], dtype=np.float64)
+    return columns
+
+
+def _json_lines(report: Report) -> Iterator[str]:
+    """The per_row objects, one compact JSON object a line, a chunk of rows at a time:
+    written by the C writer (_format.c: floats as repr writes them, as json.dumps
+    does) where it is built and the rows have no extra dimensions, else by json.dumps."""
+    for start in range(0, report.result.rows, STREAM_ROWS):
+        stop = min(start + STREAM_ROWS, report.result.rows)
+        if _format is not None and not report.extra_dims:
+            columns = _numbers(report, start, stop)
+            names = list(columns)
+            pieces = (f'{{"{names[0]}": ', *(f', "{name}": ' for name in names[1:]), "}\n")
+            yield _format.rows(tuple(columns.values()), pieces, "null")
+        else:
+            yield "".join(json.dumps(row, allow_nan=False) + "\n" for row in _per_row(report, start, stop))
+
+
 def to_json(report: Report, per_row: bool) -> Iterator[str]:
     """The JSON object, in pieces: per_row (one compact object a line) is streamed."""
     data = as_dict(report, per_row=False)
@@ -157,22 +198,22 @@ def to_json(report: Report, per_row: bool) -> Iterator[str]:
     head = json.dumps(data, indent=2, allow_nan=False)
     yield head[:-2] + ',\n  "per_row": [\n'
     first = True
-    for rows in _chunks(_per_row(report)):
-        text = ",\n".join("    " + json.dumps(row, allow_nan=False) for row in rows)
+    for lines in _json_lines(report):
+        text = "    " + lines[:-1].replace("\n", ",\n    ")
         yield text if first else ",\n" + text
         first = False
     yield "\n  ]\n}\n"
 
 
 def to_yaml(report: Report, per_row: bool) -> Iterator[str]:
-    """The same object as YAML; per_row rows are flow mappings, streamed."""
+    """The same object as YAML; per_row rows are flow mappings (JSON objects), streamed."""
     import yaml
 
     yield yaml.safe_dump(as_dict(report, per_row=False), sort_keys=False, allow_unicode=True)
     if per_row or report.result.reduction == "none":
         yield "per_row:\n"
-        for rows in _chunks(_per_row(report)):
-            yield "".join(f"- {json.dumps(row, allow_nan=False)}\n" for row in rows)
+        for lines in _json_lines(report):
+            yield "- " + lines[:-1].replace("\n", "\n- ") + "\n"
 
 
 def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
@@ -193,7 +234,12 @@ def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
     keys = PER_ROW_KEYS + (("index",) if report.extra_dims else ()) + (("p_positive",) if report.result.scores is not None else ())
     yield delimiter.join(keys) + "\n"
     for start in range(0, report.result.rows, STREAM_ROWS):
-        columns = _csv_columns(report, start, min(start + STREAM_ROWS, report.result.rows))
+        stop = min(start + STREAM_ROWS, report.result.rows)
+        if _format is not None and not report.extra_dims:
+            columns = _numbers(report, start, stop)
+            yield _format.rows(tuple(columns.values()), ("", *[delimiter] * (len(columns) - 1), "\n"), "")
+            continue
+        columns = _csv_columns(report, start, stop)
         yield "".join(delimiter.join(fields) + "\n" for fields in zip(*(columns[key] for key in keys)))
 
 
@@ -233,8 +279,7 @@ def to_jsonl(report: Report) -> Iterator[str]:
     if report.sequences is not None:
         yield "".join(json.dumps(_clean(row), allow_nan=False) + "\n" for row in report.sequences.rows())
         return
-    for rows in _chunks(_per_row(report)):
-        yield "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+    yield from _json_lines(report)
 
 
 def to_value(report: Report) -> Iterator[str]:
@@ -256,17 +301,6 @@ WRITERS = {
     "tsv": lambda report, per_row: to_csv(report, "\t"),
     "value": lambda report, per_row: to_value(report),
 }
-
-
-def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == STREAM_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def shown_positions(rows: int, limit: int) -> tuple[list[int], int]:
