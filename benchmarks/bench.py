@@ -193,7 +193,7 @@ def csv(folder: Path, runs: int) -> None:
     command = [*XENT, "compute", str(big), str(folder / "labels_big.csv"), "--format", "value"]
     script = f"import pandas as pd; pd.read_csv({str(big)!r}, header=None, engine='c')"
     ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", script]), runs)
-    report(f"{big.stat().st_size / 1e6:.0f} MB CSV, streamed", ours, theirs, "chunks of 8 MB")
+    report(f"{big.stat().st_size / 1e6:.0f} MB CSV, streamed", ours, theirs, "chunks of 1 MiB")
     print(f"  peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB "
           f"(pandas: {peak_anonymous_mb([PYTHON, '-c', script]):.0f} MB)")
 
