@@ -2,7 +2,7 @@
  * memory once, without the GIL (the engine runs blocks on several threads).
  *
  * rows(x, target, ignore_index, weight, sample_weight, loss, log_p, pred)
- *     -> (loss_sum, correct, bad)
+ *     -> (loss_sum, loss_error, correct, bad)
  *
  * x is a C-contiguous (rows, classes) float32 or float64 buffer; target
  * int64 per row; weight (per class) and sample_weight (per row) x's dtype,
@@ -14,7 +14,10 @@
  *
  * log p is NaN on ignored rows and pred is the first class holding the max.
  * A row holding NaN or ±inf (or only -inf) counts as bad, its loss NaN: the
- * caller names it. loss_sum adds the per-row losses as stored, in float64.
+ * caller names it. loss_sum adds the per-row losses as stored, in float64,
+ * and loss_error is what its roundings lost (a compensated sum):
+ * math.fsum over every block's pair gives the sum of the stored losses
+ * rounded once, so the total does not depend on where blocks begin.
  *
  * Per row: one pass for the max (and NaN), a second over the same row,
  * still in cache, for Σ e^(x - m). The exponential is a polynomial on
@@ -184,9 +187,19 @@ INLINE vd log_d(vd s) {
 }
 
 typedef struct {
-    double loss_sum;
+    double loss_sum, loss_error;
     long long correct, bad;
 } Totals;
+
+/* sum += x, what the rounding lost added to the error (Knuth's TwoSum, no
+ * branch); once the sum is not finite the error stops (an infinity or NaN
+ * goes to the sum alone). */
+static inline void add(Totals *t, double x) {
+    double a = t->loss_sum, sum = a + x, b = sum - a;
+    double lost = (a - (sum - b)) + (x - b);
+    t->loss_error += isfinite(sum) ? lost : 0.0;
+    t->loss_sum = sum;
+}
 
 typedef struct {
     const void *x, *weight, *sample_weight;
@@ -272,8 +285,10 @@ ROW_STATS(row_stats_d, double, vd, vd_int, 8, LANE_D, exp_d, max_d, min_d_int, w
     INLINE void NAME(const T *x, Py_ssize_t rows, Py_ssize_t classes, T *top, int64_t *pred, \
                      double *sum) {                                                         \
         V cols[SHORT];                                                                      \
-        for (Py_ssize_t c = 0; c < classes; c++)                                            \
+        Py_ssize_t c = 0;                                                                   \
+        do /* classes >= 1 */                                                               \
             for (int j = 0; j < W; j++) cols[c][j] = j < rows ? x[j * classes + c] : (T)0;  \
+        while (++c < classes);                                                              \
         V m = cols[0];                                                                      \
         I at = {0}, nan = cols[0] != cols[0];                                               \
         for (Py_ssize_t c = 1; c < classes; c++) {                                          \
@@ -307,7 +322,7 @@ SHORT_STATS(short_stats_d, double, vd, vd_int, 8, exp_d)
 #define CHUNK 64
 #define RUN_ROWS(NAME, T, STATS, SHORT_STATS, W)                                           \
     CLONES static Totals NAME(const Block *b) {                                            \
-        Totals totals = {0.0, 0, 0};                                                       \
+        Totals totals = {0.0, 0.0, 0, 0};                                                  \
         const T *x = b->x, *weight = b->weight, *sample_weight = b->sample_weight;         \
         const T *end = x + b->rows * b->classes;                                           \
         T *loss_out = b->loss, *log_p_out = b->log_p;                                      \
@@ -345,7 +360,7 @@ SHORT_STATS(short_stats_d, double, vd, vd_int, 8, exp_d)
                 }                                                                          \
                 if (sample_weight) loss = (T)((double)loss * (double)sample_weight[r]);    \
                 totals.bad += lse != lse;                                                  \
-                totals.loss_sum += (double)loss;                                           \
+                add(&totals, (double)loss);                                                \
                 if (loss_out) loss_out[r] = loss;                                          \
                 if (log_p_out) log_p_out[r] = log_p;                                       \
                 if (b->pred) b->pred[r] = preds[k];                                        \
@@ -412,7 +427,7 @@ static PyObject *rows(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     totals = is_float ? run_rows_f(&b) : run_rows_d(&b);
     Py_END_ALLOW_THREADS
-    result = Py_BuildValue("dLL", totals.loss_sum, totals.correct, totals.bad);
+    result = Py_BuildValue("ddLL", totals.loss_sum, totals.loss_error, totals.correct, totals.bad);
 done:
     for (int i = 0; i < 7; i++)
         if (views[i]->obj != NULL) PyBuffer_Release(views[i]);

@@ -9,6 +9,8 @@ argmax with numpy's."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -29,8 +31,8 @@ def test_the_kernel_is_built():
 def run_kernel(x, t, ignore_index=-100, weight=None, sample_weight=None):
     n = len(x)
     loss, log_p, pred = np.empty(n, x.dtype), np.empty(n, x.dtype), np.empty(n, np.int64)
-    total, correct, bad = kernel.rows(x, t, ignore_index, weight, sample_weight, loss, log_p, pred)
-    return loss, log_p, pred, total, correct, bad
+    total, error, correct, bad = kernel.rows(x, t, ignore_index, weight, sample_weight, loss, log_p, pred)
+    return loss, log_p, pred, math.fsum([total, error]), correct, bad
 
 
 def torch_rows(x, t, ignore_index=-100, weight=None):
@@ -59,7 +61,7 @@ def test_rows_match_torch(classes, dtype):
     assert np.isnan(log_p[~kept]).all() and (loss[~kept] == 0).all()
     np.testing.assert_array_equal(pred, x.argmax(axis=1))
     assert correct == int(((pred == t) & kept).sum()) and bad == 0
-    assert total == pytest.approx(float(loss.astype(np.float64).sum()), rel=1e-15)
+    assert total == math.fsum(loss.astype(np.float64).tolist())  # the stored losses' sum, rounded once
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -135,3 +137,19 @@ def test_the_engine_takes_the_kernel_and_falls_back(monkeypatch):
     )
     columns = xentcli.cross_entropy(np.ascontiguousarray(x.T), t, class_axis=0)
     assert columns.loss == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_total_does_not_depend_on_where_blocks_begin(dtype, monkeypatch):
+    """Each block's sum comes with what its roundings lost; fsum over them gives
+    the stored losses' sum rounded once, whatever the block size or thread count."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((20_000, 7)) * 5).astype(dtype)
+    t = rng.integers(0, 7, size=20_000)
+    exact = None
+    for block_bytes in (1 << 10, 1 << 14, 1 << 24):
+        monkeypatch.setattr(fast, "FUSED_BLOCK_BYTES", block_bytes)
+        result = xentcli.cross_entropy(x, t, reduction="sum")
+        assert result.loss == math.fsum(result.losses.astype(np.float64).tolist())
+        exact = result.loss if exact is None else exact
+        assert result.loss == exact

@@ -125,6 +125,8 @@ def run_blocks(
     spans = rows.spans(sizing.block_rows(spec.classes, spec.dtype.itemsize))
     shapes = {name: ("int64", 1) for name in ("correct", "bad", "off_sum", "one_hot_nan")}
     shapes["loss"] = ("float64", 1)
+    if fused:
+        shapes["loss_error"] = ("float64", 1)  # the kernel's compensation: fsum'd with "loss"
     shapes.update({name: ("float64", 1) for name, (active, _) in terms.PARTS.items() if active(spec)})
     if spec.metrics is not None:
         shapes.update(metric_layout(spec.metrics, spec.classes))

@@ -169,7 +169,7 @@ def cross_entropy(
     refused = None if part else refusal(rule, reduction, count - ignored, int(np.count_nonzero(denominators)), weight_sum)
     if refused:
         raise XentError(refused)
-    total = math.fsum(totals["loss"])
+    total = math.fsum([*totals["loss"], *totals.get("loss_error", ())])
     mean = reduced_mean(total, weight_sum, rule)
     if count and ignored == count and not part:
         found.append(all_ignored(count, mean, rule))

@@ -70,10 +70,11 @@ def fused(
     x = np.ascontiguousarray(x)
     if spec.metrics is not None and not out:
         out = {"loss": np.empty(len(x), spec.dtype), "pred": np.empty(len(x), np.int64)}
-    loss_sum, correct, bad = _kernel.rows(
+    loss_sum, loss_error, correct, bad = _kernel.rows(
         x, t, spec.ignore_index, w, sample_w, out.get("loss"), out.get("log_p_target"), out.get("pred")
     )
-    totals = {"loss": loss_sum, "correct": correct, "bad": bad, "off_sum": 0, "one_hot_nan": 0}
+    totals = {"loss": loss_sum, "loss_error": loss_error, "correct": correct, "bad": bad, "off_sum": 0,
+              "one_hot_nan": 0}
     if spec.metrics is not None:
         rule = log_probs(ops, x, "logits", spec.convention, spec.dtype, spec.tolerance)
         kept = t != spec.ignore_index
