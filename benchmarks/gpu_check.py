@@ -108,10 +108,10 @@ def main() -> None:
             print(tests.stdout[-4000:], tests.stderr[-2000:])
         tests = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/engine/test_kernel.py",
-             "tests/engine/test_parity.py"],
+             "tests/engine/test_parity.py", "tests/cli/test_row_writer.py"],
             capture_output=True, text=True,
         )
-        print("== fused C kernel and parity grid on this CPU:", tests.stdout.strip().splitlines()[-1], flush=True)
+        print("== fused C kernel, parity grid and C row writer on this CPU:", tests.stdout.strip().splitlines()[-1], flush=True)
         if tests.returncode:
             print(tests.stdout[-4000:], tests.stderr[-2000:])
 
