@@ -4,7 +4,6 @@ This is the one place where XentError becomes ``xent: error: ...`` on stderr
 and an exit code.
 """
 
-
 import enum
 import io
 import math

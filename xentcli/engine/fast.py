@@ -1,13 +1,14 @@
 """The fast paths, tried for each block before the reference path (softmax.py).
 
 Both cover the common case, class-index targets on logits with no additive
-term and no metric, and give the reference path's numbers:
+term, and give the reference path's numbers:
 
 - the fused C kernel (`_kernel.c`, built with the package where a compiler
   is found): each row read once, on vectors, the GIL released; its
-  per-row numbers are written straight into the batch's arrays;
-- else numpy: log p is x_t - max - log Σ e^(x - max), with the shifted
-  values never kept (exp runs in place on one scratch copy).
+  per-row numbers are written straight into the batch's arrays, and the
+  metrics, when asked for, are gathered beside it from numpy's softmax;
+- else numpy, without metrics: log p is x_t - max - log Σ e^(x - max), with
+  the shifted values never kept (exp runs in place on one scratch copy).
 
 Anything else takes the reference path, block by block."""
 
