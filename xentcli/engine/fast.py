@@ -58,6 +58,7 @@ def fused_applies(ops: Ops, spec: Any, soft: bool) -> bool:
         and not spec.z_loss
         and not spec.convention.one_hot_nan  # Keras's NaN rows: the reference path finds them
         and spec.dtype in (np.float32, np.float64)
+        and spec.classes < 2**31  # the kernel's lanes count classes in 32 bits
     )
 
 
