@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from sklearn.metrics import log_loss
 from sklearn.utils.class_weight import compute_class_weight
 
-from conftest import SAMPLES, xent, xent_json
+from conftest import SAMPLES, assert_user_error, xent, xent_json
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -438,3 +438,20 @@ def test_log_probabilities_that_do_not_normalise_warn_like_probabilities(tmp_pat
     expected = float(F.nll_loss(torch.from_numpy(log_p), torch.tensor([0, 1])))
     assert float(result.stdout) == pytest.approx(expected, rel=1e-12)
     assert "1 of 2 rows of log-probabilities do not sum to 1" in result.stderr and "[0]" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["small", "streamed"])
+def test_nul_bytes_are_named_with_their_line(where, tmp_path, monkeypatch):
+    """A binary file given as text: one line naming the line of its first NUL byte,
+    found up front for a small file and by the row-counting threads for one that streams."""
+    from xentcli.readers import text
+
+    if where == "streamed":
+        monkeypatch.setattr(text, "STREAM_BYTES", 100)
+        monkeypatch.setattr(text, "STREAM_CHUNK_BYTES", 64)
+    lines = [f"{i}.5,{i}.25" for i in range(60)]
+    lines[41] = "1.5,\x002.5"
+    (tmp_path / "x.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "y.csv").write_text("\n".join("0" for _ in range(60)) + "\n")
+    result = xent("compute", tmp_path / "x.csv", tmp_path / "y.csv")
+    assert_user_error(result, where=f"{tmp_path / 'x.csv'}:42", contains="NUL")

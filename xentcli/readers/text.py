@@ -352,7 +352,11 @@ class TextStream:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(PARSE_THREADS) as pool:
-            counts = list(pool.map(lambda span: _fastcsv.count_rows(data, *span), spans))
+            counted = list(pool.map(lambda span: _fastcsv.count_rows(data, *span), spans))
+        nul = next((at for _, at in counted if at >= 0), -1)
+        if nul >= 0:  # parse_text left this check to the threads here
+            raise XentError("not a text file (it holds NUL bytes)", f"{table.name}:{count_newlines(data, 0, nul) + 1}")
+        counts = [rows for rows, _ in counted]
         self.chunks = [(a, b, n) for (a, b), n in zip(spans, counts)]
         self.offsets = np.cumsum([0, *counts])
         self.rows = int(self.offsets[-1])
@@ -594,10 +598,10 @@ def parse_text(
     if delimiter == '"':
         raise XentError("the delimiter cannot be a quote character")
     start = len(UTF8_BOM) if data[: len(UTF8_BOM)] == UTF8_BOM else 0
-    nul = data.find(b"\x00", start)
-    if nul >= 0:
-        line = count_newlines(data, 0, nul) + 1
-        raise XentError("not a text file (it holds NUL bytes)", f"{name}:{line}")
+    # A file that will stream has its NUL bytes found by the threads that count its rows (TextStream).
+    may_stream = _fastcsv is not None and len(data) - start > STREAM_BYTES and (delimiter is None or len(delimiter.encode()) == 1)
+    if not may_stream:
+        _refuse_nul(name, data, start)
     if data.find(b"\n", start) < 0 and data.find(b"\r", start) >= 0:
         data, start = bytes(data[start:]).replace(b"\r", b"\n"), 0  # old Mac line ends
     sample = _first_lines(name, data, 5, start)
@@ -626,7 +630,7 @@ def parse_text(
         )
     body_start = data.find(b"\n", header_start) + 1 if has_header else header_start
     names = tuple(first) if has_header else None
-    return TextTable(
+    table = TextTable(
         name=name,
         data=data,
         body_start=body_start,
@@ -637,3 +641,12 @@ def parse_text(
         header_start=header_start if has_header else None,
         undecided=verdict is None,
     )
+    if may_stream and not table.streams:
+        _refuse_nul(name, data, start)
+    return table
+
+
+def _refuse_nul(name: str, data: Buffer, start: int) -> None:
+    nul = data.find(b"\x00", start)
+    if nul >= 0:
+        raise XentError("not a text file (it holds NUL bytes)", f"{name}:{count_newlines(data, 0, nul) + 1}")
