@@ -133,23 +133,14 @@ def _inputs(report: Report) -> dict[str, Any]:
 
 def _per_row(report: Report, start: int = 0, stop: int | None = None):
     """The JSON's per_row objects of rows start..stop-1."""
-    result = report.result
-    stop = result.rows if stop is None else stop
-    with np.errstate(over="ignore"):
-        p_target = np.exp(result.log_p_target[start:stop])
-    for position in range(start, stop):
+    stop = report.result.rows if stop is None else stop
+    columns = _numbers(report, start, stop)
+    for offset, values in enumerate(zip(*(column.tolist() for column in columns.values()))):
         row: dict[str, Any] = {
-            "row": position,
-            "target": int(result.target[position]),
-            "p_target": json_number(p_target[position - start]),
-            "log_p_target": json_number(result.log_p_target[position]),
-            "loss": json_number(result.losses[position]),
-            "pred": int(result.pred[position]),
+            name: json_number(value) if isinstance(value, float) else value for name, value in zip(columns, values)
         }
-        if result.scores is not None:
-            row["p_positive"] = json_number(result.scores[position])
         if report.extra_dims:
-            row["index"] = list(report.index(position))
+            row["index"] = list(report.index(start + offset))
         yield row
 
 
@@ -246,29 +237,15 @@ def to_csv(report: Report, delimiter: str = ",") -> Iterator[str]:
 def _csv_columns(report: Report, start: int, stop: int) -> dict[str, list[str]]:
     """The per-row columns of rows start..stop-1 as CSV cells, a column at a time: the
     same cells as the JSON's per_row values (repr of each float, empty for NaN and inf)."""
-    result = report.result
-
-    def floats(values: np.ndarray) -> list[str]:
-        values = np.asarray(values, dtype=np.float64)
-        cells = list(map(repr, values.tolist()))
-        for k in np.flatnonzero(~np.isfinite(values)):
-            cells[k] = ""
-        return cells
-
-    with np.errstate(over="ignore"):
-        p_target = np.exp(result.log_p_target[start:stop])
-    columns = {
-        "row": list(map(str, range(start, stop))),
-        "target": list(map(str, np.asarray(result.target[start:stop], dtype=np.int64).tolist())),
-        "p_target": floats(p_target),
-        "log_p_target": floats(result.log_p_target[start:stop]),
-        "loss": floats(result.losses[start:stop]),
-        "pred": list(map(str, np.asarray(result.pred[start:stop], dtype=np.int64).tolist())),
-    }
-    if result.scores is not None:
-        columns["p_positive"] = floats(result.scores[start:stop])
+    columns = {}
+    for name, values in _numbers(report, start, stop).items():
+        cells = list(map(repr if values.dtype.kind == "f" else str, values.tolist()))
+        if values.dtype.kind == "f":
+            for k in np.flatnonzero(~np.isfinite(values)):
+                cells[k] = ""
+        columns[name] = cells
     if report.extra_dims:
-        index = np.unravel_index(np.arange(start, stop), result.shape)
+        index = np.unravel_index(np.arange(start, stop), report.result.shape)
         columns["index"] = [" ".join(map(str, position)) for position in zip(*(axis.tolist() for axis in index))]
     return columns
 

@@ -203,9 +203,8 @@ def _loss_steps(e: Explanation, f) -> list[str]:
 
 
 def _batch_line(e: Explanation, f) -> str:
-    rank = f"rank {e.rank} of {e.rows} (1 = highest loss)"
     if e.reduction == "sum":
-        return f"in the batch: {f(e.engine_loss)} of the sum {f(e.batch_sum)} ({_percent(e.share)}); {rank}"
+        return in_the_batch(e, f, "")
     if get_convention(e.convention).for_reduction(e.reduction).denominator == "count" or e.soft_labels is not None:
         denominator = f"{e.weight_sum:g} counted rows"
     elif e.sample_weight is not None:
@@ -215,14 +214,33 @@ def _batch_line(e: Explanation, f) -> str:
         denominator = f"Σ w_target {f(e.weight_sum)}"
     else:
         denominator = f"{e.weight_sum:g} counted rows"
-    return (
-        f"in the batch: the mean {f(e.batch_loss)} = sum {f(e.batch_sum)} / {denominator}; "
-        f"this row is {_percent(e.share)} of the sum; {rank}"
-    )
+    return in_the_batch(e, f, denominator)
 
 
-def _percent(share: float) -> str:
-    return "n/a" if not math.isfinite(share) else f"{share:.1%}"
+def in_the_batch(e: Any, f, denominator: str) -> str:
+    """How a row enters its batch, one line for both explanations (softmax and
+    sigmoid): its share of the sum, and of the mean over `denominator`."""
+    rank = f"rank {e.rank} of {e.rows} (1 = highest loss)"
+    share = "n/a" if not math.isfinite(e.share) else f"{e.share:.1%}"
+    if e.reduction == "sum":
+        return f"in the batch: {f(e.engine_loss)} of the sum {f(e.batch_sum)} ({share}); {rank}"
+    return f"in the batch: the mean {f(e.batch_loss)} = sum {f(e.batch_sum)} / {denominator}; this row is {share} of the sum; {rank}"
+
+
+def in_the_batch_json(e: Any) -> dict[str, Any]:
+    """The row's loss, its checks and how it enters its batch, as both explanations' JSON gives them."""
+    return {
+        "loss": json_number(e.loss),
+        "second_route": json_number(e.second_route),
+        "torch_loss": None if e.torch_loss is None else json_number(e.torch_loss),
+        "engine_loss": json_number(e.engine_loss),
+        "reduction": e.reduction,
+        "batch_loss": json_number(e.batch_loss),
+        "batch_sum": json_number(e.batch_sum),
+        "weight_sum": json_number(e.weight_sum),
+        "share": json_number(e.share),
+        "rank": e.rank,
+    }
 
 
 def table(e: Explanation, precision: int):
@@ -275,16 +293,7 @@ def as_dict(e: Explanation) -> dict[str, Any]:
         "softmax": json_vector(e.softmax),
         "log_softmax": json_vector(e.log_softmax),
         "log_p_target": json_number(e.log_p_target),
-        "loss": json_number(e.loss),
-        "second_route": json_number(e.second_route),
-        "torch_loss": None if e.torch_loss is None else json_number(e.torch_loss),
-        "engine_loss": json_number(e.engine_loss),
-        "reduction": e.reduction,
-        "batch_loss": json_number(e.batch_loss),
-        "batch_sum": json_number(e.batch_sum),
-        "weight_sum": json_number(e.weight_sum),
-        "share": json_number(e.share),
-        "rank": e.rank,
+        **in_the_batch_json(e),
         "convention": e.convention,
         "departures": list(e.departures),
     }

@@ -5,13 +5,13 @@ multi-label row, the numbered steps, the checks) built once as text."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 
 from ..engine.explain_binary import BinaryExplanation
-from .display import bar, fixed, json_number, json_vector, markdown_steps, markdown_table, numbered, printable
+from .display import bar, fixed, json_vector, markdown_steps, markdown_table, numbered, printable
+from .explain import in_the_batch, in_the_batch_json
 
 MAX_CLASS_ROWS = 12
 BAR_WIDTH = 20
@@ -149,14 +149,8 @@ def notes(e: BinaryExplanation, precision: int) -> list[str]:
         name = "binary_cross_entropy_with_logits" if e.input == "logits" else "binary_cross_entropy"
         checks.append(f"torch {name} (this row) = {f(e.torch_loss)}")
     checks.append(f"xent compute = {f(e.engine_loss)}")
-    rank = f"rank {e.rank} of {e.rows} (1 = highest loss)"
-    share = "n/a" if not math.isfinite(e.share) else f"{e.share:.1%}"
-    if e.reduction == "sum":
-        batch = f"in the batch: {f(e.engine_loss)} of the sum {f(e.batch_sum)} ({share}); {rank}"
-    else:
-        batch = (f"in the batch: the mean {f(e.batch_loss)} = sum {f(e.batch_sum)} / {e.weight_sum:g} "
-                 f"({_denominator(e)}); this row is {share} of the sum; {rank}")
-    return ["check: " + " · ".join(checks), batch]
+    denominator = "" if e.reduction == "sum" else f"{e.weight_sum:g} ({_denominator(e)})"
+    return ["check: " + " · ".join(checks), in_the_batch(e, f, denominator)]
 
 
 def _denominator(e: BinaryExplanation) -> str:
@@ -218,16 +212,7 @@ def as_dict(e: BinaryExplanation) -> dict[str, Any]:
         "p": json_vector(e.p),
         "cross_entropy": json_vector(e.cross_entropy),
         "element_losses": json_vector(e.elements),
-        "loss": json_number(e.loss),
-        "second_route": json_number(e.second_route),
-        "torch_loss": None if e.torch_loss is None else json_number(e.torch_loss),
-        "engine_loss": json_number(e.engine_loss),
-        "reduction": e.reduction,
-        "batch_loss": json_number(e.batch_loss),
-        "batch_sum": json_number(e.batch_sum),
-        "weight_sum": json_number(e.weight_sum),
-        "share": json_number(e.share),
-        "rank": e.rank,
+        **in_the_batch_json(e),
     }
     optional = {
         "smoothed_target": json_vector(e.smoothed),
