@@ -182,7 +182,9 @@ INLINE vd log_d(vd s) {
     p = p * z2 + 1.0 / 7;
     p = p * z2 + 1.0 / 5;
     p = p * z2 + 1.0 / 3;
-    vd k = __builtin_convertvector(e, vd);
+    /* e as a double: its bits added to those of 1.5 * 2^52 (exact for |e| < 2^51;
+     * the instruction that converts int64 lanes needs AVX-512DQ). */
+    vd k = (vd)(e + (vd_int)(ZERO_D + 0x1.8p52)) - 0x1.8p52;
     return (k * LN2_HI + (2.0 * z + (k * LN2_LO + 2.0 * z * z2 * p)));
 }
 
@@ -416,17 +418,17 @@ static PyObject *rows(PyObject *self, PyObject *args) {
         goto done;
     }
     const int64_t *t = target.buf;
-    for (Py_ssize_t r = 0; r < n; r++) {
-        if (t[r] != ignore_index && (t[r] < 0 || t[r] >= classes)) {
-            PyErr_Format(PyExc_ValueError, "target %lld out of range at row %zd", (long long)t[r], r);
-            goto done;
-        }
-    }
     Block b = {x.buf, weight.buf, sample.buf, t, loss.buf, log_p.buf, pred.buf, n, classes, ignore_index};
     Totals totals;
+    Py_ssize_t r = 0;
     Py_BEGIN_ALLOW_THREADS
-    totals = is_float ? run_rows_f(&b) : run_rows_d(&b);
+    while (r < n && (t[r] == ignore_index || (t[r] >= 0 && t[r] < classes))) r++;
+    if (r == n) totals = is_float ? run_rows_f(&b) : run_rows_d(&b);
     Py_END_ALLOW_THREADS
+    if (r < n) {
+        PyErr_Format(PyExc_ValueError, "target %lld out of range at row %zd", (long long)t[r], r);
+        goto done;
+    }
     result = Py_BuildValue("ddLL", totals.loss_sum, totals.loss_error, totals.correct, totals.bad);
 done:
     for (int i = 0; i < 7; i++)
