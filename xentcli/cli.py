@@ -771,9 +771,15 @@ def _torch_batch_loss(batch, weight, settings: Settings) -> float:
 
 
 def _emit(report, settings: Settings) -> None:
+    """The report in its format; a bar shows while millions of per-row lines are
+    written to a file or a pipe (not under them on the terminal)."""
     from .render import compute as render
+    from .render.progress import by_lines, progress_bar
 
-    write_output(render.WRITERS[settings.format](report, settings.per_row), settings.output)
+    pieces = render.WRITERS[settings.format](report, settings.per_row)
+    under_the_rows = settings.output is None and sys.stdout is not None and sys.stdout.isatty()
+    with progress_bar(settings.quiet or under_the_rows, total=report.result.rows, label="writing") as advance:
+        write_output(pieces if advance is None else by_lines(pieces, advance, report.result.rows), settings.output)
 
 
 def _check_files(settings: Settings, *more_logits: str) -> None:

@@ -5,6 +5,7 @@ per-row formats byte for byte as the Python writers make them."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -13,7 +14,8 @@ import pytest
 import yaml
 
 from conftest import xent
-from xentcli.render import compute
+from xentcli.render import compute, progress
+from xentcli.render.output import Streams
 
 writer = compute._format
 
@@ -90,3 +92,34 @@ def test_per_row_outputs_are_the_python_writers_byte_for_byte(fmt, dtype, tmp_pa
         assert len(json.loads(fast.stdout)["per_row"]) == 9000
     elif fmt == "yaml":
         assert len(yaml.safe_load(fast.stdout)["per_row"]) == 9000
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("format", ["csv", "jsonl"])
+def test_a_bar_shows_while_per_row_lines_are_written(tmp_path, monkeypatch, format):
+    """Writing millions of rows to a file takes seconds: the bar counts the rows written."""
+    rng = np.random.default_rng(3)
+    rows = 3 * compute.STREAM_ROWS + 5  # four pieces, the last short
+    np.save(tmp_path / "x.npy", rng.normal(size=(rows, 4)))
+    np.save(tmp_path / "y.npy", rng.integers(0, 4, size=rows))
+    terminal = FakeTerminal()
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(Streams, "current", classmethod(lambda cls: Streams(io.StringIO(), terminal)))
+    out = tmp_path / f"rows.{format}"
+    result = xent("compute", tmp_path / "x.npy", tmp_path / "y.npy", "--format", format, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == rows + (format == "csv")  # the header, then a line a row
+    shown = terminal.getvalue()
+    assert "writing" in shown and f"{rows}/{rows}" in shown and f"{rows + 1}/" not in shown
+
+
+def test_by_lines_counts_each_piece_once_it_is_written():
+    counted = []
+    pieces = progress.by_lines(iter(["a,b\n", "1,2\n3,4\n", "", "5,6\n"]), counted.append, total=3)
+    assert next(pieces) == "a,b\n" and counted == []
+    assert list(pieces) == ["1,2\n3,4\n", "", "5,6\n"] and counted == [1, 2, 0, 0]  # never past the rows
