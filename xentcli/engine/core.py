@@ -46,16 +46,16 @@ def row_denominators(
     weights: np.ndarray | None,
     sample_weights: np.ndarray | None,
     dtype: np.dtype,
-) -> np.ndarray:
-    """Each position's share of what the mean divides by: its weight, or 1 (0 when ignored)."""
-    kept = ~ignored_mask
+) -> np.ndarray | None:
+    """Each position's share of what the mean divides by: its weight (0 when
+    ignored); None when every kept position counts 1 (the shares are then ~ignored_mask)."""
     if rule.denominator == "count" or (sample_weights is None and (weights is None or flat_target is None)):
-        return kept.astype(np.float64)
+        return None
+    kept = ~ignored_mask
     row_weight = np.ones(len(kept)) if sample_weights is None else sample_weights.copy()
     if weights is not None and flat_target is not None:
         row_weight *= weights.astype(dtype)[np.where(kept, flat_target, 0)]
     return np.where(kept, row_weight, 0.0)
-
 
 
 def cross_entropy(
@@ -165,8 +165,11 @@ def cross_entropy(
     if soft and weights is not None and reducing.class_weights == "per-row" and reducing.denominator == "weights":
         weighted_target = soft_argmax(soft_rows)  # Keras's class_weight takes argmax q as the class
     denominators = row_denominators(reducing, weighted_target, ignored_mask, weights, sample_weights, math_dtype)
-    weight_sum = float(denominators.sum(dtype=np.float64))
-    refused = None if part else refusal(rule, reduction, count - ignored, int(np.count_nonzero(denominators)), weight_sum)
+    if denominators is None:  # each kept position counts 1
+        weight_sum, weighted = float(count - ignored), count - ignored
+    else:
+        weight_sum, weighted = float(denominators.sum(dtype=np.float64)), int(np.count_nonzero(denominators))
+    refused = None if part else refusal(rule, reduction, count - ignored, weighted, weight_sum)
     if refused:
         raise XentError(refused)
     total = math.fsum([*totals["loss"], *totals.get("loss_error", ())])
@@ -181,7 +184,7 @@ def cross_entropy(
             pred=per_row["pred"],
             target=per_row["target"] if soft else flat_target,
             ignored_mask=ignored_mask,
-            row_weights=denominators,
+            row_weights=(~ignored_mask).astype(np.float64) if denominators is None else denominators,
         )
     return Result(
         reduction=reduction,
