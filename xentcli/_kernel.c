@@ -40,8 +40,10 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define PERMUTES 1 /* GCC's __builtin_shuffle takes masks known only at run time */
 #else
 #define CLONES
+#define PERMUTES 0
 #endif
 
 #define VBYTES 64
@@ -58,6 +60,13 @@ typedef int64_t vd_int __attribute__((vector_size(VBYTES)));
 #define SHUFFLE(v, I, ...) __builtin_shufflevector(v, v, __VA_ARGS__)
 #else
 #define SHUFFLE(v, I, ...) __builtin_shuffle(v, (I){__VA_ARGS__})
+#endif
+
+/* Lanes of a and b (2W of them) picked by a mask known at run time (GCC only: PERMUTES). */
+#if PERMUTES
+#define SHUFFLE2(a, b, mask) __builtin_shuffle(a, b, mask)
+#else
+#define SHUFFLE2(a, b, mask) (a)
 #endif
 
 /* Lane-wise reductions to one value, halving the vector each step. */
@@ -203,6 +212,44 @@ static inline void add(Totals *t, double x) {
     t->loss_sum = sum;
 }
 
+#define SHORT 16
+/* Where class c of each of the W rows lies in the W * classes values that
+ * follow the first row's: with AVX-512, the rows are loaded as `classes`
+ * vectors and each column gathered from them by two-vector permutes (lane j
+ * of column c is value j * classes + c: pair[c] says which pair of vectors,
+ * pick[c] which of their 2W lanes), in place of W * classes scalar moves. */
+typedef struct {
+    int32_t pick32[SHORT][16] __attribute__((aligned(VBYTES))), pair32[SHORT][16] __attribute__((aligned(VBYTES)));
+    int64_t pick64[SHORT][8] __attribute__((aligned(VBYTES))), pair64[SHORT][8] __attribute__((aligned(VBYTES)));
+} ColumnPlan;
+typedef struct {
+    int permute;
+    const void *pick[SHORT], *pair[SHORT];
+} Columns;
+
+static void plan_columns(ColumnPlan *plan, Columns *f, Columns *d, Py_ssize_t classes) {
+#if PERMUTES
+    /* float64 lanes are 8: past 8 classes the permutes (classes^2 / 2 of them)
+     * cost more than the 8 * classes moves they save (measured) */
+    f->permute = classes <= SHORT && __builtin_cpu_supports("avx512f");
+    d->permute = f->permute && classes <= 8;
+#else
+    f->permute = d->permute = 0;
+#endif
+    for (Py_ssize_t c = 0; c < classes && c < SHORT; c++) {
+        for (int j = 0; j < 16; j++) {
+            Py_ssize_t at = j * classes + c;
+            plan->pick32[c][j] = (int32_t)(at % 32), plan->pair32[c][j] = (int32_t)(at / 32);
+        }
+        for (int j = 0; j < 8; j++) {
+            Py_ssize_t at = j * classes + c;
+            plan->pick64[c][j] = at % 16, plan->pair64[c][j] = at / 16;
+        }
+        f->pick[c] = plan->pick32[c], f->pair[c] = plan->pair32[c];
+        d->pick[c] = plan->pick64[c], d->pair[c] = plan->pair64[c];
+    }
+}
+
 typedef struct {
     const void *x, *weight, *sample_weight;
     const int64_t *target;
@@ -210,6 +257,7 @@ typedef struct {
     int64_t *pred;
     Py_ssize_t rows, classes;
     int64_t ignore_index;
+    const Columns *columns;
 } Block;
 
 /* One row's max, first argmax and Σ e^(x - max) (NaN for a bad row), for
@@ -276,21 +324,38 @@ ROW_STATS(row_stats_f, float, vf, vf_int, 16, LANE_F, exp_f, max_f, min_f_int, w
 ROW_STATS(row_stats_d, double, vd, vd_int, 8, LANE_D, exp_d, max_d, min_d_int, widen_d, 1)
 
 /* Rows of at most SHORT classes, W at a time, one row per lane: the rows
- * are copied into columns (cols[c] holds class c of each row), so the max,
+ * are copied into columns (cols[c] holds class c of each row: by permutes
+ * where planned, see Columns, else a value at a time), so the max,
  * the argmax and the sum run down the columns with no reduction across
  * lanes. Lanes past the last row hold 0. The first argmax: a lane takes a
  * later class only when strictly bigger. A row holding NaN gets the place of
  * its first NaN (found on the slow path) and a NaN sum; one whose max is not
  * finite, a NaN sum. */
-#define SHORT 16
 #define SHORT_STATS(NAME, T, V, I, W, EXP)                                                  \
-    INLINE void NAME(const T *x, Py_ssize_t rows, Py_ssize_t classes, T *top, int64_t *pred, \
-                     double *sum) {                                                         \
+    INLINE void NAME(const T *x, Py_ssize_t rows, Py_ssize_t classes, const Columns *columns, \
+                     T *top, int64_t *pred, double *sum) {                                  \
         V cols[SHORT];                                                                      \
         Py_ssize_t c = 0;                                                                   \
-        do /* classes >= 1 */                                                               \
-            for (int j = 0; j < W; j++) cols[c][j] = j < rows ? x[j * classes + c] : (T)0;  \
-        while (++c < classes);                                                              \
+        if (PERMUTES && columns->permute && rows >= W) {                                    \
+            do {                                                                            \
+                I pick, pair;                                                               \
+                memcpy(&pick, columns->pick[c], sizeof pick);                               \
+                memcpy(&pair, columns->pair[c], sizeof pair);                               \
+                V col = {0}, a, b;                                                          \
+                for (Py_ssize_t p = 0; 2 * p < classes; p++) {                              \
+                    memcpy(&a, x + 2 * p * W, sizeof a);                                    \
+                    if (2 * p + 1 < classes) /* else no lane picks from b */                \
+                        memcpy(&b, x + (2 * p + 1) * W, sizeof b);                          \
+                    else                                                                    \
+                        b = a;                                                              \
+                    col = SELECT(I, V, pair == (__typeof__(pair[0]))p, SHUFFLE2(a, b, pick), col); \
+                }                                                                           \
+                cols[c] = col;                                                              \
+            } while (++c < classes);                                                        \
+        } else                                                                              \
+            do /* classes >= 1 */                                                           \
+                for (int j = 0; j < W; j++) cols[c][j] = j < rows ? x[j * classes + c] : (T)0; \
+            while (++c < classes);                                                          \
         V m = cols[0];                                                                      \
         I at = {0}, nan = cols[0] != cols[0];                                               \
         for (Py_ssize_t c = 1; c < classes; c++) {                                          \
@@ -336,8 +401,8 @@ SHORT_STATS(short_stats_d, double, vd, vd_int, 8, exp_d)
             for (Py_ssize_t r = count; r < CHUNK; r++) sums[r] = 1.0;                      \
             if (b->classes <= SHORT)                                                       \
                 for (Py_ssize_t r = 0; r < count; r += W)                                  \
-                    SHORT_STATS(x + (first + r) * b->classes, count - r, b->classes, tops + r, \
-                                preds + r, sums + r);                                      \
+                    SHORT_STATS(x + (first + r) * b->classes, count - r, b->classes, b->columns, \
+                                tops + r, preds + r, sums + r);                            \
             else                                                                           \
                 for (Py_ssize_t r = 0; r < count; r++)                                     \
                     sums[r] = STATS(x + (first + r) * b->classes, b->classes, end, tops + r, preds + r); \
@@ -418,7 +483,11 @@ static PyObject *rows(PyObject *self, PyObject *args) {
         goto done;
     }
     const int64_t *t = target.buf;
-    Block b = {x.buf, weight.buf, sample.buf, t, loss.buf, log_p.buf, pred.buf, n, classes, ignore_index};
+    ColumnPlan plan;
+    Columns columns_f, columns_d;
+    plan_columns(&plan, &columns_f, &columns_d, classes);
+    Block b = {x.buf, weight.buf, sample.buf, t, loss.buf, log_p.buf, pred.buf, n, classes, ignore_index,
+               is_float ? &columns_f : &columns_d};
     Totals totals;
     Py_ssize_t r = 0;
     Py_BEGIN_ALLOW_THREADS

@@ -153,3 +153,27 @@ def test_the_total_does_not_depend_on_where_blocks_begin(dtype, monkeypatch):
         assert result.loss == math.fsum(result.losses.astype(np.float64).tolist())
         exact = result.loss if exact is None else exact
         assert result.loss == exact
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", range(1, 18))
+def test_every_short_width_in_full_groups(classes, dtype):
+    """Rows of up to 16 classes are read 16 (float32) or 8 (float64) at a time, their
+    columns gathered by permutes planned for each width: every width, with bad rows
+    inside full groups, against torch row by row."""
+    rng = np.random.default_rng(100 + classes)
+    rows = 16 * 9 + 5
+    x = (rng.normal(size=(rows, classes)) * 4).astype(dtype)
+    t = rng.integers(0, classes, size=rows)
+    nan_rows, inf_rows = [3, 40, 77], [21, 100]
+    for r in nan_rows:
+        x[r, r % classes] = np.nan
+    for r in inf_rows:
+        x[r, 0] = np.inf
+    loss, log_p, pred, total, correct, bad = run_kernel(x, t)
+    good = np.setdiff1d(np.arange(rows), nan_rows + inf_rows)
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(loss[good], torch_rows(x[good], t[good]), rtol=rtol, atol=1e-30)
+    np.testing.assert_array_equal(pred[good], x[good].argmax(axis=1))
+    assert bad == len(nan_rows) + len(inf_rows) and np.isnan(loss[nan_rows + inf_rows]).all()
+    assert [int(pred[r]) for r in nan_rows] == [r % classes for r in nan_rows]  # the first NaN, as numpy's argmax
