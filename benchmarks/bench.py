@@ -5,7 +5,8 @@
 1. kernel:  xentcli.cross_entropy on in-memory float32 and float64 arrays vs
             torch.nn.functional.cross_entropy (torch CPU, default threads),
             and vs the exp floor: numpy's SIMD exp over the same elements on
-            the same threads.
+            the same threads; the three in turn, each run after a pause
+            (cold), then each right after an untimed run of itself (warm).
 2. csv:     `xent compute` end to end on a 95 MB CSV (1M x 10, 6 decimals)
             vs a script that imports pandas and reads it (C engine).
 3. startup: `xent compute` on a 2-row file, --format value, vs `python -c "import numpy"`.
@@ -48,19 +49,31 @@ XENT = [PYTHON, "-m", "xentcli"]
 ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
-def interleaved(ours, theirs, runs: int) -> tuple[float, float]:
-    """Median times of two functions, run in turn (ours, theirs, ours, ...) so
-    that a change in the machine's load falls on both alike. Each run starts
+def in_turn(functions, runs: int, warm: bool = False) -> list[float]:
+    """Median times of functions run in turn (first, second, ..., first, ...)
+    so that a change in the machine's load falls on all alike. Each run starts
     after a pause of 50 ms: torch's OpenMP threads spin for a while after an
-    operation, and would otherwise take the cores from the run after it."""
-    times: tuple[list[float], list[float]] = ([], [])
+    operation, and would otherwise take the cores from the run after it.
+    `warm`: each timed run comes right after an untimed run of the same
+    function. After the pause this machine's cores start slow (a 15 ms kernel
+    takes 25 ms, torch's 100 ms about as long), so a short run measures the
+    wake-up more than the work; warm runs measure the work."""
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(runs):
-        for function, bucket in ((ours, times[0]), (theirs, times[1])):
+        for function, bucket in zip(functions, times):
             time.sleep(0.05)
+            if warm:
+                function()
             start = time.perf_counter()
             function()
             bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(bucket) for bucket in times]
+
+
+def interleaved(ours, theirs, runs: int) -> tuple[float, float]:
+    """in_turn of two functions, cold: (ours, theirs)."""
+    first, second = in_turn((ours, theirs), runs)
+    return first, second
 
 
 def run_command(command: list[str]) -> None:
@@ -133,13 +146,15 @@ def kernel(runs: int) -> None:
             logits = rng.normal(size=(rows, classes)).astype(dtype)
             target = rng.integers(0, classes, size=rows)
             x, t = torch.from_numpy(logits), torch.from_numpy(target)
-            ours, theirs = interleaved(lambda: xentcli.cross_entropy(logits, target), lambda: F.cross_entropy(x, t), runs)
-            _, floor = interleaved(lambda: None, lambda: exp_floor(logits, threads), runs)
+            functions = (lambda: xentcli.cross_entropy(logits, target), lambda: F.cross_entropy(x, t),
+                         lambda: exp_floor(logits, threads))
             ours_loss, theirs_loss = xentcli.cross_entropy(logits, target).loss, float(F.cross_entropy(x, t))
-            report(f"{np.dtype(dtype).name} ({rows} x {classes})", ours, theirs,
-                   f"target <= 0.25x; |rel diff| {abs(ours_loss / theirs_loss - 1):.1e}")
-            print(f"  {'':<28} exp floor {floor * 1e3:6.1f} ms   xent/floor {ours / floor:5.2f}x   (target <= 2x)",
-                  flush=True)
+            for warm in (False, True):
+                ours, theirs, floor = in_turn(functions, runs, warm)
+                name = f"{np.dtype(dtype).name} ({rows} x {classes}){', warm' if warm else ''}"
+                report(name, ours, theirs, f"target <= 0.25x; |rel diff| {abs(ours_loss / theirs_loss - 1):.1e}")
+                print(f"  {'':<28} exp floor {floor * 1e3:6.1f} ms   xent/floor {ours / floor:5.2f}x   (target <= 2x)",
+                      flush=True)
 
 
 def csv(folder: Path, runs: int) -> None:

@@ -40,10 +40,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#define PERMUTES 1 /* GCC's __builtin_shuffle takes masks known only at run time */
 #else
 #define CLONES
-#define PERMUTES 0
 #endif
 
 #define VBYTES 64
@@ -62,11 +60,11 @@ typedef int64_t vd_int __attribute__((vector_size(VBYTES)));
 #define SHUFFLE(v, I, ...) __builtin_shuffle(v, (I){__VA_ARGS__})
 #endif
 
-/* Lanes of a and b (2W of them) picked by a mask known at run time (GCC only: PERMUTES). */
-#if PERMUTES
-#define SHUFFLE2(a, b, mask) __builtin_shuffle(a, b, mask)
+/* Lanes of a and b (2W of them) in the order given. */
+#if defined(__clang__)
+#define SHUFFLE_2(a, b, I, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #else
-#define SHUFFLE2(a, b, mask) (a)
+#define SHUFFLE_2(a, b, I, ...) __builtin_shuffle(a, b, (I){__VA_ARGS__})
 #endif
 
 /* Lane-wise reductions to one value, halving the vector each step. */
@@ -213,43 +211,6 @@ static inline void add(Totals *t, double x) {
 }
 
 #define SHORT 16
-/* Where class c of each of the W rows lies in the W * classes values that
- * follow the first row's: with AVX-512, the rows are loaded as `classes`
- * vectors and each column gathered from them by two-vector permutes (lane j
- * of column c is value j * classes + c: pair[c] says which pair of vectors,
- * pick[c] which of their 2W lanes), in place of W * classes scalar moves. */
-typedef struct {
-    int32_t pick32[SHORT][16] __attribute__((aligned(VBYTES))), pair32[SHORT][16] __attribute__((aligned(VBYTES)));
-    int64_t pick64[SHORT][8] __attribute__((aligned(VBYTES))), pair64[SHORT][8] __attribute__((aligned(VBYTES)));
-} ColumnPlan;
-typedef struct {
-    int permute;
-    const void *pick[SHORT], *pair[SHORT];
-} Columns;
-
-static void plan_columns(ColumnPlan *plan, Columns *f, Columns *d, Py_ssize_t classes) {
-#if PERMUTES
-    /* float64 lanes are 8: past 8 classes the permutes (classes^2 / 2 of them)
-     * cost more than the 8 * classes moves they save (measured) */
-    f->permute = classes <= SHORT && __builtin_cpu_supports("avx512f");
-    d->permute = f->permute && classes <= 8;
-#else
-    f->permute = d->permute = 0;
-#endif
-    for (Py_ssize_t c = 0; c < classes && c < SHORT; c++) {
-        for (int j = 0; j < 16; j++) {
-            Py_ssize_t at = j * classes + c;
-            plan->pick32[c][j] = (int32_t)(at % 32), plan->pair32[c][j] = (int32_t)(at / 32);
-        }
-        for (int j = 0; j < 8; j++) {
-            Py_ssize_t at = j * classes + c;
-            plan->pick64[c][j] = at % 16, plan->pair64[c][j] = at / 16;
-        }
-        f->pick[c] = plan->pick32[c], f->pair[c] = plan->pair32[c];
-        d->pick[c] = plan->pick64[c], d->pair[c] = plan->pair64[c];
-    }
-}
-
 typedef struct {
     const void *x, *weight, *sample_weight;
     const int64_t *target;
@@ -257,7 +218,6 @@ typedef struct {
     int64_t *pred;
     Py_ssize_t rows, classes;
     int64_t ignore_index;
-    const Columns *columns;
 } Block;
 
 /* One row's max, first argmax and Σ e^(x - max) (NaN for a bad row), for
@@ -323,36 +283,72 @@ INLINE vd widen_d(vd v) { return v; }
 ROW_STATS(row_stats_f, float, vf, vf_int, 16, LANE_F, exp_f, max_f, min_f_int, widen_f, 4)
 ROW_STATS(row_stats_d, double, vd, vd_int, 8, LANE_D, exp_d, max_d, min_d_int, widen_d, 1)
 
+/* The transpose of a W x W block held as W vectors (v[i] = row i): v[i] = column i
+ * after. Each step swaps the off-diagonal b x b blocks at every scale b: lane p
+ * of the first of a pair takes the second's lane p - b where p & b, lane p of
+ * the second takes the first's lane p + b where not. log2(W) steps of W
+ * two-vector shuffles with constant masks (24 for 8 lanes, 64 for 16). */
+#define SWAP(v, i, b, I, ...)                                                              \
+    do {                                                                                  \
+        __typeof__(v[0]) first_ = SHUFFLE_2(v[i], v[i + b], I, __VA_ARGS__);              \
+        v[i + b] = SHUFFLE_2(v[i], v[i + b], I, SECOND_##b);                              \
+        v[i] = first_;                                                                    \
+    } while (0)
+
+INLINE void transpose_d(vd v[8]) {
+#define SECOND_4 4, 5, 6, 7, 12, 13, 14, 15
+#define SECOND_2 2, 3, 10, 11, 6, 7, 14, 15
+#define SECOND_1 1, 9, 3, 11, 5, 13, 7, 15
+    for (int i = 0; i < 4; i++) SWAP(v, i, 4, vd_int, 0, 1, 2, 3, 8, 9, 10, 11);
+    for (int i = 0; i < 8; i += 4)
+        for (int k = i; k < i + 2; k++) SWAP(v, k, 2, vd_int, 0, 1, 8, 9, 4, 5, 12, 13);
+    for (int i = 0; i < 8; i += 2) SWAP(v, i, 1, vd_int, 0, 8, 2, 10, 4, 12, 6, 14);
+#undef SECOND_4
+#undef SECOND_2
+#undef SECOND_1
+}
+
+INLINE void transpose_f(vf v[16]) {
+#define SECOND_8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define SECOND_4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define SECOND_2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define SECOND_1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+    for (int i = 0; i < 8; i++) SWAP(v, i, 8, vf_int, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    for (int i = 0; i < 16; i += 8)
+        for (int k = i; k < i + 4; k++)
+            SWAP(v, k, 4, vf_int, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    for (int i = 0; i < 16; i += 4)
+        for (int k = i; k < i + 2; k++)
+            SWAP(v, k, 2, vf_int, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    for (int i = 0; i < 16; i += 2) SWAP(v, i, 1, vf_int, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+#undef SECOND_8
+#undef SECOND_4
+#undef SECOND_2
+#undef SECOND_1
+}
+
 /* Rows of at most SHORT classes, W at a time, one row per lane: the rows
- * are copied into columns (cols[c] holds class c of each row: by permutes
- * where planned, see Columns, else a value at a time), so the max,
+ * are copied into columns (cols[c] holds class c of each row: W x W blocks
+ * transposed where the reads stay in the buffer, else a value at a time), so the max,
  * the argmax and the sum run down the columns with no reduction across
  * lanes. Lanes past the last row hold 0. The first argmax: a lane takes a
  * later class only when strictly bigger. A row holding NaN gets the place of
  * its first NaN (found on the slow path) and a NaN sum; one whose max is not
  * finite, a NaN sum. */
-#define SHORT_STATS(NAME, T, V, I, W, EXP)                                                  \
-    INLINE void NAME(const T *x, Py_ssize_t rows, Py_ssize_t classes, const Columns *columns, \
-                     T *top, int64_t *pred, double *sum) {                                  \
+#define SHORT_STATS(NAME, T, V, I, W, EXP, TRANSPOSE)                                       \
+    INLINE void NAME(const T *x, Py_ssize_t rows, Py_ssize_t classes, const T *end, T *top,   \
+                     int64_t *pred, double *sum) {                                          \
         V cols[SHORT];                                                                      \
         Py_ssize_t c = 0;                                                                   \
-        if (PERMUTES && columns->permute && rows >= W) {                                    \
-            do {                                                                            \
-                I pick, pair;                                                               \
-                memcpy(&pick, columns->pick[c], sizeof pick);                               \
-                memcpy(&pair, columns->pair[c], sizeof pair);                               \
-                V col = {0}, a, b;                                                          \
-                for (Py_ssize_t p = 0; 2 * p < classes; p++) {                              \
-                    memcpy(&a, x + 2 * p * W, sizeof a);                                    \
-                    if (2 * p + 1 < classes) /* else no lane picks from b */                \
-                        memcpy(&b, x + (2 * p + 1) * W, sizeof b);                          \
-                    else                                                                    \
-                        b = a;                                                              \
-                    col = SELECT(I, V, pair == (__typeof__(pair[0]))p, SHUFFLE2(a, b, pick), col); \
-                }                                                                           \
-                cols[c] = col;                                                              \
-            } while (++c < classes);                                                        \
-        } else                                                                              \
+        if (classes < 1 || classes > SHORT) __builtin_unreachable();                        \
+        if (rows >= W && x + (W - 1) * classes + (classes + W - 1) / W * W <= end)          \
+            for (Py_ssize_t base = 0; base < classes; base += W) {                          \
+                V block[W]; /* row j's classes base..base + W - 1 (past the row: unused) */ \
+                for (int j = 0; j < W; j++) memcpy(&block[j], x + j * classes + base, sizeof(V)); \
+                TRANSPOSE(block);                                                           \
+                for (int k = 0; k < W && base + k < classes; k++) cols[base + k] = block[k]; \
+            }                                                                               \
+        else                                                                                \
             do /* classes >= 1 */                                                           \
                 for (int j = 0; j < W; j++) cols[c][j] = j < rows ? x[j * classes + c] : (T)0; \
             while (++c < classes);                                                          \
@@ -380,8 +376,8 @@ ROW_STATS(row_stats_d, double, vd, vd_int, 8, LANE_D, exp_d, max_d, min_d_int, w
         }                                                                                   \
     }
 
-SHORT_STATS(short_stats_f, float, vf, vf_int, 16, exp_f)
-SHORT_STATS(short_stats_d, double, vd, vd_int, 8, exp_d)
+SHORT_STATS(short_stats_f, float, vf, vf_int, 16, exp_f, transpose_f)
+SHORT_STATS(short_stats_d, double, vd, vd_int, 8, exp_d, transpose_d)
 
 /* The rows of a block, CHUNK at a time: each row's max, argmax and sum of
  * exponentials (W rows at a time for short rows); the chunk's logs on
@@ -401,8 +397,8 @@ SHORT_STATS(short_stats_d, double, vd, vd_int, 8, exp_d)
             for (Py_ssize_t r = count; r < CHUNK; r++) sums[r] = 1.0;                      \
             if (b->classes <= SHORT)                                                       \
                 for (Py_ssize_t r = 0; r < count; r += W)                                  \
-                    SHORT_STATS(x + (first + r) * b->classes, count - r, b->classes, b->columns, \
-                                tops + r, preds + r, sums + r);                            \
+                    SHORT_STATS(x + (first + r) * b->classes, count - r, b->classes, end, tops + r, \
+                                preds + r, sums + r);                                      \
             else                                                                           \
                 for (Py_ssize_t r = 0; r < count; r++)                                     \
                     sums[r] = STATS(x + (first + r) * b->classes, b->classes, end, tops + r, preds + r); \
@@ -483,11 +479,7 @@ static PyObject *rows(PyObject *self, PyObject *args) {
         goto done;
     }
     const int64_t *t = target.buf;
-    ColumnPlan plan;
-    Columns columns_f, columns_d;
-    plan_columns(&plan, &columns_f, &columns_d, classes);
-    Block b = {x.buf, weight.buf, sample.buf, t, loss.buf, log_p.buf, pred.buf, n, classes, ignore_index,
-               is_float ? &columns_f : &columns_d};
+    Block b = {x.buf, weight.buf, sample.buf, t, loss.buf, log_p.buf, pred.buf, n, classes, ignore_index};
     Totals totals;
     Py_ssize_t r = 0;
     Py_BEGIN_ALLOW_THREADS
