@@ -107,6 +107,20 @@ def test_npy_pair_and_float16_upcast(tmp_path):
     assert data["loss"] == pytest.approx(float(F.cross_entropy(half, torch.from_numpy(SEED_TARGETS))), rel=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">f2"])
+def test_big_endian_npy_reads_as_its_native_twin(tmp_path, dtype):
+    """np.save keeps a big-endian array's byte order: the loss is the native array's, the
+    dtype is named as numpy names it (float32, not >f4), and a big-endian label file reads too."""
+    native = SEED_LOGITS.astype(dtype).astype(np.dtype(dtype).newbyteorder("="))
+    np.save(tmp_path / "x.npy", SEED_LOGITS.astype(dtype))
+    np.save(tmp_path / "y.npy", SEED_TARGETS.astype(">i8"))
+    data = xent_json(tmp_path / "x.npy", tmp_path / "y.npy")
+    expected = F.cross_entropy(torch.from_numpy(native.astype(np.float32 if dtype == ">f2" else native.dtype)),
+                               torch.from_numpy(SEED_TARGETS))
+    assert data["dtype"] == ("float32" if dtype == ">f2" else native.dtype.name)
+    assert data["loss"] == pytest.approx(float(expected), rel=1e-6 if dtype != ">f8" else 1e-15)
+
+
 def test_dtype_option_forces_float32(tmp_path, labels):
     path = tmp_path / "x.csv"
     path.write_text(seed_text())

@@ -18,12 +18,13 @@ from .logprobs import Ops
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype the math runs in: float16 and bfloat16 (and smaller) are upcast to float32."""
+    """The dtype the math runs in: float16 and bfloat16 (and smaller) are upcast to
+    float32; a big-endian file's floats (np.save keeps their order) in native order."""
     if dtype == BFLOAT16:
         return np.dtype(np.float32)
     if not np.issubdtype(dtype, np.floating):
         raise XentError(f"logits must be floating point, got {dtype}")
-    return np.dtype(np.float32) if dtype.itemsize < 4 else np.dtype(dtype)
+    return np.dtype(np.float32) if dtype.itemsize < 4 else np.dtype(dtype).newbyteorder("=")
 
 
 def softcap(ops: Ops, spec: Any, x: Any) -> Any:
