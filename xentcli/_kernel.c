@@ -29,8 +29,10 @@
  * e^-708 (float64) or e^-87 (float32) are taken as 0: the sum holds e^0 = 1,
  * so they are below its last bit. Float32 terms are added in float32 four
  * vectors at a time, then in float64; float64 rows are summed in float64.
- * The max, the target's term and the sums are exact or correctly rounded
- * operations; the only approximation is the exponential's (< 2 ulp).
+ * Rows of at most 16 classes go W at a time, one a lane (SHORT_STATS), their
+ * terms summed in float64. The max, the target's term and the sums are exact
+ * or correctly rounded operations; the approximations are the exponential's
+ * (< 2 ulp) and the log's (log_d: its series truncated below 2^-60).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
