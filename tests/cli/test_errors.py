@@ -57,6 +57,23 @@ def test_decimal_comma_is_explained(tmp_path):
     assert "decimal comma" in line
 
 
+def test_numpy_reprs_under_a_header_are_named_where_they_are(tmp_path):
+    """numpy 2's repr(np.float64(0.5)) is np.float64(0.5): a file written with it holds no
+    numbers; the error names the first such cell (line 2, under the header), not the header."""
+    path = tmp_path / "x.csv"
+    rows = np.random.default_rng(0).normal(size=(3, 5))
+    path.write_text("c0,c1,c2,c3,c4\n" + "".join(",".join(repr(v) for v in row) + "\n" for row in rows))
+    line = assert_user_error(compute(path, LABELS), f"{path}:2:1:", f"'np.float64({float(rows[0, 0])!r})' is not a number")
+    assert "numpy's repr" in line
+
+
+def test_names_above_names_in_logits_name_the_cell_below(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("cat,dog,bird\nlow,high,mid\n")
+    labels = write_csv(tmp_path / "y.csv", [0])
+    assert_user_error(compute(path, labels), f"{path}:2:1:", "'low' is not a number")
+
+
 @pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n"])
 def test_empty_file(tmp_path, content):
     path = tmp_path / "x.csv"

@@ -229,8 +229,10 @@ def _logits_side(
     file's own columns, and follow them."""
     if source.table is not None:
         table = source.table
-        if table.undecided and is_positional(table.first_row()):
-            table = table.with_header(ids_named)  # pandas' column index above whole numbers: still a header
+        if table.undecided:
+            # pandas' column index above whole numbers, or names above cells that are no numbers
+            # either: the first row is the header, and the reader names the bad cell below it
+            table = table.with_header(ids_named)
         table = _true_ids(table.decided(), ids_named)
         labels = None
         if label_col is not None:

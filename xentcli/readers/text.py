@@ -32,6 +32,7 @@ except ImportError:  # the C reader is optional: numpy's loadtxt reads the same 
 DELIMITERS = ("\t", ";", ",")
 DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 THOUSANDS = re.compile(r"^[-+]?\d{1,3}([,. '\u202f]\d{3})+([.,]\d+)?$")
+NUMPY_REPR = re.compile(r"np\.\w+\(.*\)$")  # numpy 2 writes repr(np.float64(0.5)) as np.float64(0.5)
 HEX_FLOAT = re.compile(r"^[-+]?0x[0-9a-f]*\.?[0-9a-f]*(p[-+]?\d+)?$", re.IGNORECASE)
 MISSING = {"na", "n/a", "nan", "null", "none", "nil", "inf", "-inf", "+inf", "infinity", "-infinity", "?", "-"}
 # Column names that hold row identifiers, never classes (pandas names an unnamed index "Unnamed: 0").
@@ -330,6 +331,8 @@ class TextTable:
                     hint = " (a decimal comma? write 1.5, not 1,5)"
                 elif THOUSANDS.match(cell):
                     hint = " (a thousands separator? write 1234.5, not 1,234.5)"
+                elif NUMPY_REPR.match(cell):
+                    hint = " (numpy's repr of a number: write float(v) or str(v), or save with np.savetxt)"
                 elif cell[:1].isalpha() and cell.lower() not in MISSING:
                     hint = " (a column of labels or ids? name it with --label-col or --id-col)"
                 elif any(ch.isdigit() for ch in cell) and not cell.isascii():
