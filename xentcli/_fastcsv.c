@@ -36,11 +36,10 @@ static int ends_field(char c, int delimiter) {
 /* Parse the number at p; *next gets the first byte after it. 0 on success. */
 static int parse_number(const char *p, const char *end, int delimiter, double *out, const char **next) {
     const char *start = p;
-    int negative = 0;
-    if (p < end && (*p == '-' || *p == '+')) {
-        negative = *p == '-';
-        p++;
-    }
+    /* The sign without a branch: in a file of logits it is a coin toss, and a
+     * mispredicted branch cost about a quarter of the time of a number. */
+    int negative = p < end && *p == '-';
+    p += negative | (p < end && *p == '+');
     /* Up to 19 digits fit in a uint64; longer numbers (leading zeros
      * included) take the slow path, so the loops carry no extra tests. */
     uint64_t mantissa = 0;
@@ -89,7 +88,10 @@ static int parse_number(const char *p, const char *end, int delimiter, double *o
     if (!slow && mantissa <= MAX_EXACT && power >= -22 && power <= 22) {
         double value = (double)mantissa;
         value = power < 0 ? value / POW10[-power] : value * POW10[power];
-        *out = negative ? -value : value;
+        uint64_t bits; /* the sign set by its bit, again without a branch */
+        memcpy(&bits, &value, sizeof bits);
+        bits |= (uint64_t)negative << 63;
+        memcpy(out, &bits, sizeof bits);
         *next = p;
         return 0;
     }

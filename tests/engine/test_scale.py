@@ -125,8 +125,10 @@ def random_numbers(rng: random.Random, count: int) -> list[str]:
         lambda: f"{rng.random():.17e}",
         lambda: f"{rng.uniform(-1, 1) * 10 ** rng.randint(-300, 300):.12g}",
         lambda: str(rng.randint(-10**6, 10**6)),
+        lambda: rng.choice("+-") + f"{abs(rng.gauss(0, 1)):.6f}",  # the sign written both ways
         lambda: rng.choice(["0", "-0", "0.1", "1e-320", "4.9e-324", "1.7976931348623157e308", "9007199254740993",
-                            "123456789012345678901234567890", "0.00000000000000000000000001234", "1e23", ".5", "5."]),
+                            "123456789012345678901234567890", "0.00000000000000000000000001234", "1e23", ".5", "5.",
+                            "+0", "-0.0", "+.5", "-.5", "+5.", "-1e-5", "+1E+3", "-4.9e-324"]),
     ]
     return [rng.choice(makers)() for _ in range(count)]
 
