@@ -126,6 +126,9 @@ def random_numbers(rng: random.Random, count: int) -> list[str]:
         lambda: f"{rng.uniform(-1, 1) * 10 ** rng.randint(-300, 300):.12g}",
         lambda: str(rng.randint(-10**6, 10**6)),
         lambda: rng.choice("+-") + f"{abs(rng.gauss(0, 1)):.6f}",  # the sign written both ways
+        # every count of digits on each side of the point (the reader takes them two at a time)
+        lambda: "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 21))) + "."
+        + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 21))),
         lambda: rng.choice(["0", "-0", "0.1", "1e-320", "4.9e-324", "1.7976931348623157e308", "9007199254740993",
                             "123456789012345678901234567890", "0.00000000000000000000000001234", "1e23", ".5", "5.",
                             "+0", "-0.0", "+.5", "-.5", "+5.", "-1e-5", "+1E+3", "-4.9e-324"]),
@@ -150,6 +153,14 @@ def test_fast_reader_gives_exactly_pythons_floats(delimiter):
     expected = np.array([[float(c) for c in row] for row in rows])
     np.testing.assert_array_equal(table.numbers(range(3)), expected)
     assert np.signbit(table.numbers(range(3))).tolist() == np.signbit(expected).tolist()
+
+
+@pytest.mark.parametrize("last", ["7", "12", "123", "-4.5", "0.25", "1e3", "+.5"])
+def test_fast_reader_reads_a_number_at_the_very_end(last):
+    """A file whose last line has no newline ends in the middle of the reader's two-digit steps."""
+    table = inputs.parse_text("t.txt", f"0.5,1.5\n3,{last}".encode(), delimiter=",")
+    assert table._fast_numbers is not None
+    np.testing.assert_array_equal(table.numbers(range(2)), [[0.5, 1.5], [3.0, float(last)]])
 
 
 def test_fast_reader_chunks_blank_lines_and_comments(monkeypatch):
