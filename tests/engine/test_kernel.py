@@ -5,7 +5,9 @@ across vector lanes, and short rows (<= 16 classes) take another route, one
 row per lane: the shapes below sit on every vector width's edges (8 float64
 or 16 float32 lanes), and the values on the exponential's cut-offs. Each
 per-row loss is compared with torch's float64 F.cross_entropy, the first
-argmax with numpy's."""
+argmax with numpy's. The package's build picks its AVX-512, AVX2 or SSE2
+code when it loads; the last tests build the AVX2 and SSE2 code alone and
+check it too, since a machine with AVX-512 would never run it."""
 
 from __future__ import annotations
 
@@ -177,3 +179,65 @@ def test_every_short_width_in_full_groups(classes, dtype):
     np.testing.assert_array_equal(pred[good], x[good].argmax(axis=1))
     assert bad == len(nan_rows) + len(inf_rows) and np.isnan(loss[nan_rows + inf_rows]).all()
     assert [int(pred[r]) for r in nan_rows] == [r % classes for r in nan_rows]  # the first NaN, as numpy's argmax
+
+
+def build_variant(folder, name: str, flags: list[str]):
+    """_kernel.c built for one target alone (XENT_NO_CLONES), loaded as a module:
+    the AVX2 and SSE2 code that a machine with AVX-512 never runs from the package."""
+    import importlib.machinery
+    import importlib.util
+    import shutil
+    import subprocess
+    import sysconfig
+    from pathlib import Path
+
+    compiler = shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no gcc to build the kernel's variants")
+    source = Path(xentcli.__file__).parent / "_kernel.c"
+    target = folder / f"_kernel_{name}.so"
+    subprocess.run(
+        [compiler, "-O3", "-Wno-psabi", "-shared", "-fPIC", "-DXENT_NO_CLONES", *flags,
+         f"-I{sysconfig.get_paths()['include']}", str(source), "-o", str(target)],
+        check=True, capture_output=True,
+    )
+    loader = importlib.machinery.ExtensionFileLoader("xentcli._kernel", str(target))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("xentcli._kernel", loader))
+    loader.exec_module(module)
+    return module
+
+
+VARIANTS = {"sse2": [], "avx2": ["-mavx2", "-mfma"]}
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    if not (torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")):
+        pytest.skip("this CPU cannot run the AVX2 build")
+    folder = tmp_path_factory.mktemp("kernels")
+    return {name: build_variant(folder, name, flags) for name, flags in VARIANTS.items()}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_avx2_and_sse2_builds_match_torch(variants, variant, dtype, monkeypatch):
+    """Every short width and some long rows, with bad rows, weights and ignored rows,
+    through the build for one target, against torch row by row."""
+    monkeypatch.setitem(globals(), "kernel", variants[variant])  # run_kernel's
+    rng = np.random.default_rng(5)
+    for classes in [*range(1, 18), 31, 33, 100, 1000]:
+        rows = 149
+        x = (rng.normal(size=(rows, classes)) * rng.choice([0.3, 3.0, 40.0], size=(rows, 1))).astype(dtype)
+        t = rng.integers(0, classes, size=rows)
+        t[::5] = -100
+        x[7, classes // 2] = np.nan
+        x[41, 0] = np.inf
+        weight = rng.uniform(0.1, 3, size=classes).astype(dtype)
+        loss, log_p, pred, total, correct, bad = run_kernel(x, t, -100, weight)
+        good = np.setdiff1d(np.arange(rows), [7, 41])
+        expected = torch_rows(x[good], t[good], -100, weight)
+        rtol = 2e-6 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(loss[good], expected, rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-15)
+        np.testing.assert_array_equal(pred[good], x[good].argmax(axis=1))
+        assert bad == 2 and np.isnan(loss[[7, 41]]).all() and pred[7] == classes // 2
+        assert correct == int(((pred == t) & (t != -100)).sum())
