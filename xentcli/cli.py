@@ -24,7 +24,7 @@ from . import __version__
 from .choices import BACKENDS, CONVENTIONS, DEFAULT_MAX_BYTES, DEVICES, DTYPES, FORMATS, INPUT_KINDS, RANGES, REDUCTIONS, TASKS
 from .render.display import printable
 from .errors import ExitCode, XentError
-from .render.output import check_writable, discard, refuse_overwriting_inputs, say, write_output
+from .render.output import Streams, check_writable, discard, refuse_overwriting_inputs, say, write_output
 
 
 def _choice(name: str, values: tuple[str, ...]) -> type[enum.Enum]:
@@ -777,7 +777,7 @@ def _emit(report, settings: Settings) -> None:
     from .render.progress import by_lines, progress_bar
 
     pieces = render.WRITERS[settings.format](report, settings.per_row)
-    under_the_rows = settings.output is None and sys.stdout is not None and sys.stdout.isatty()
+    under_the_rows = settings.output is None and Streams.current().stdout_is_terminal()
     with progress_bar(settings.quiet or under_the_rows, total=report.result.rows, label="writing") as advance:
         write_output(pieces if advance is None else by_lines(pieces, advance, report.result.rows), settings.output)
 

@@ -44,6 +44,9 @@ class Streams:
     def stderr_is_terminal(self) -> bool:
         return self.stderr is not None and self.stderr.isatty()
 
+    def stdout_is_terminal(self) -> bool:
+        return self.stdout is not None and self.stdout.isatty()
+
 
 def write_output(text: str | Iterable[str], path: str | None, streams: Streams | None = None) -> None:
     """Data to stdout (`path` None) or to the file `path`: a string, or pieces
