@@ -22,6 +22,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const double POW10[] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
@@ -233,6 +236,31 @@ static int parse_range(PyObject *args, Py_buffer *data, Py_ssize_t *start, Py_ss
     return 0;
 }
 
+/* The '\n' bytes in [p, stop), 16 at a time where SSE2 is there (every
+ * x86-64): a compare makes 0xFF per newline, subtracted into byte counters
+ * that are summed before any can pass 255. About 10 GB/s in cache; the
+ * plain loop the compiler vectorised widened each byte to 32 bits first
+ * (3.8 GB/s). */
+static Py_ssize_t newlines_in(const unsigned char *p, const unsigned char *stop) {
+    Py_ssize_t count = 0;
+#ifdef __SSE2__
+    const __m128i newline = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    while (stop - p >= 16) {
+        __m128i counters = zero;
+        for (int step = 0; step < 255 && stop - p >= 16; step++, p += 16) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)p);
+            counters = _mm_sub_epi8(counters, _mm_cmpeq_epi8(bytes, newline));
+        }
+        __m128i sums = _mm_sad_epu8(counters, zero);
+        count += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums));
+    }
+#endif
+    for (; p < stop; p++) {
+        count += *p == '\n';
+    }
+    return count;
+}
+
 static PyObject *count_newlines(PyObject *self, PyObject *args) {
     Py_buffer data;
     Py_ssize_t start, end, count = 0;
@@ -240,34 +268,20 @@ static PyObject *count_newlines(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    const unsigned char *p = (const unsigned char *)data.buf + start, *stop = (const unsigned char *)data.buf + end;
-    /* A plain count the compiler turns into vector compares, 4 KB at a time
-     * (memchr a line at a time costs a call per line: 1M two-byte lines took
-     * 10 ms, this loop 0.2 ms; long lines run at about the same speed). */
-    while (p < stop) {
-        Py_ssize_t length = stop - p < 4096 ? stop - p : 4096;
-        unsigned int found = 0;
-        for (Py_ssize_t i = 0; i < length; i++) {
-            found += p[i] == '\n';
-        }
-        count += found;
-        p += length;
+    if (start < end) {
+        count = newlines_in((const unsigned char *)data.buf + start, (const unsigned char *)data.buf + end);
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     return PyLong_FromSsize_t(count);
 }
 
-/* (data lines in data[start:end), the offset of its first NUL byte or -1): data
- * lines are neither blank nor comments, as parse() counts rows. */
-static PyObject *count_rows(PyObject *self, PyObject *args) {
-    Py_buffer data;
-    Py_ssize_t start, end, count = 0, first_nul = -1;
-    if (parse_range(args, &data, &start, &end) != 0) {
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    const char *p = (const char *)data.buf + start, *stop = (const char *)data.buf + end;
+/* Whether a line starting with c may be blank or a comment, which the rows do not count. */
+static int may_skip(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '#'; }
+
+/* The data lines (neither blank nor comments) in [p, stop), line by line. */
+static Py_ssize_t rows_by_lines(const char *p, const char *stop) {
+    Py_ssize_t count = 0;
     while (p < stop) {
         while (p < stop && is_space(*p)) {
             p++;
@@ -281,8 +295,71 @@ static PyObject *count_rows(PyObject *self, PyObject *args) {
         }
         p = newline + 1;
     }
-    const char *nul = end > start ? memchr((const char *)data.buf + start, '\0', (size_t)(end - start)) : NULL;
-    first_nul = nul == NULL ? -1 : nul - (const char *)data.buf;
+    return count;
+}
+
+/* The data lines in [p, stop) in one pass where no line may be blank or a
+ * comment and no byte is NUL (every line is then a row: the newlines, and
+ * one more for a last line without one), else -1 (the caller goes line by
+ * line, or reports the NUL). 16 bytes at a time: the newlines counted as in
+ * newlines_in, and each byte tested against the newline mask shifted by one
+ * byte (the byte after a newline) in the same load; 6-9 GB/s out of cache,
+ * 16 in, against 3 GB/s line by line with memchr. */
+static Py_ssize_t rows_at_once(const unsigned char *p, const unsigned char *stop) {
+    const unsigned char *start = p;
+    if (p == stop) {
+        return 0;
+    }
+    Py_ssize_t newlines = 0;
+    int odd = may_skip(*p);
+#ifdef __SSE2__
+    /* The bytes that may_skip takes all lie at or below '#' (0x23), as does
+     * NUL; a few others that do (a quote, '!') only send the chunk line by
+     * line. */
+    const __m128i newline = _mm_set1_epi8('\n'), low = _mm_set1_epi8('#'), zero = _mm_setzero_si128();
+    __m128i seen = zero, before = zero; /* before: the last block's newlines */
+    while (stop - p >= 16) {
+        __m128i counters = zero;
+        for (int step = 0; step < 255 && stop - p >= 16; step++, p += 16) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)p);
+            __m128i ends = _mm_cmpeq_epi8(bytes, newline);
+            __m128i after_end = _mm_or_si128(_mm_slli_si128(ends, 1), _mm_srli_si128(before, 15));
+            __m128i skips = _mm_cmpeq_epi8(_mm_min_epu8(bytes, low), bytes);
+            seen = _mm_or_si128(seen, _mm_or_si128(_mm_and_si128(after_end, skips), _mm_cmpeq_epi8(bytes, zero)));
+            counters = _mm_sub_epi8(counters, ends);
+            before = ends;
+        }
+        __m128i sums = _mm_sad_epu8(counters, zero);
+        newlines += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums));
+    }
+    odd |= _mm_movemask_epi8(seen) != 0;
+#endif
+    for (; p < stop; p++) {
+        odd |= *p == '\0' || (p > start && p[-1] == '\n' && may_skip(*p));
+        newlines += *p == '\n';
+    }
+    if (odd) {
+        return -1;
+    }
+    return newlines + (stop[-1] != '\n'); /* a last line without a newline is a row too */
+}
+
+/* (data lines in data[start:end), the offset of its first NUL byte or -1): data
+ * lines are neither blank nor comments, as parse() counts rows. */
+static PyObject *count_rows(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t start, end, count = 0, first_nul = -1;
+    if (parse_range(args, &data, &start, &end) != 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const char *p = (const char *)data.buf + start, *stop = (const char *)data.buf + end;
+    count = start < end ? rows_at_once((const unsigned char *)p, (const unsigned char *)stop) : 0;
+    if (count < 0) {
+        count = rows_by_lines(p, stop);
+        const char *nul = memchr(p, '\0', (size_t)(end - start));
+        first_nul = nul == NULL ? -1 : nul - (const char *)data.buf;
+    }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     return Py_BuildValue("nn", count, first_nul);

@@ -178,6 +178,35 @@ def test_fast_reader_chunks_blank_lines_and_comments(monkeypatch):
     assert table.locate(199) == f"t.csv:{text.count(chr(10)) + 1}"
 
 
+def data_lines(text: bytes) -> int:
+    """The rows of a piece of text as the C reader counts them: lines neither blank nor comments."""
+    return sum(1 for line in text.split(b"\n") if line.lstrip(b" \t")[:1] not in (b"", b"\r", b"#"))
+
+
+def test_row_and_newline_counters_agree_with_python():
+    """count_rows takes 16 bytes at a time unless a line may be blank or a comment
+    (then line by line): random text with every such byte, cut anywhere, against Python."""
+    counter = inputs._fastcsv
+    rng = random.Random(5)
+    alphabet = [b"1", b"2", b".", b",", b"\n", b" ", b"\t", b"\r", b"#", b"\0", b"-", b'"', b"\xc3"]
+    weights = [20, 20, 5, 8, 6, 1, 1, 1, 1, 0.2, 3, 0.3, 0.3]
+    clean = 0
+    for _ in range(6000):
+        text = b"".join(rng.choices(alphabet, weights, k=rng.choice([0, 1, 2, 15, 16, 17, 33, 300, 5000])))
+        if rng.random() < 0.6:  # mostly data lines: the one-pass count's own case
+            for byte in (b"\0", b"#", b"\r", b" ", b"\t"):
+                text = text.replace(byte, b"")
+            while b"\n\n" in text:
+                text = text.replace(b"\n\n", b"\n")
+            clean += 1
+        start = rng.randint(0, len(text))
+        end = rng.randint(start, len(text))
+        nul = text.find(b"\0", start, end)
+        assert counter.count_rows(text, start, end) == (data_lines(text[start:end]), nul), (text, start, end)
+        assert counter.count_newlines(text, start, end) == text.count(b"\n", start, end)
+    assert clean > 3000
+
+
 def test_slow_reader_agrees_with_the_fast_one(monkeypatch, tmp_path):
     rng = random.Random(4)
     rows = [random_numbers(rng, 4) for _ in range(500)]

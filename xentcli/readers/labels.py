@@ -86,7 +86,9 @@ def binary_from_cells(cells: Sequence[str], class_names: Sequence[str] | None, l
 
 def check_exact(values: np.ndarray, locate: Locate, written: Callable[[int], str]) -> None:
     """Refuse labels too large to be class indices, naming them as the file wrote them."""
-    with np.errstate(invalid="ignore"):
+    if not values.size or -EXACT < values.min() and values.max() < EXACT:  # no temporaries when all is well
+        return
+    with np.errstate(invalid="ignore"):  # NaN fails the test above too: it is not large
         large = np.abs(values) >= EXACT
     if large.any():
         row = int(np.flatnonzero(large)[0])
