@@ -257,7 +257,8 @@ def npy(folder: Path, runs: int) -> None:
     )
     ours, theirs = interleaved(lambda: run_command(command), lambda: run_command([PYTHON, "-c", script]), runs)
     report(f"({rows} x {classes})", ours, theirs, "target <= 0.5x")
-    ours, start = interleaved(lambda: run_command(command), lambda: run_command(tiny_files(folder)), runs)
+    tiny = tiny_files(folder)
+    ours, start = interleaved(lambda: run_command(command), lambda: run_command(tiny), runs)
     print(f"  xent's rate after start-up (end to end minus a 2-row run): {size / (ours - start) / 1e9:.1f} GB/s "
           "(target >= 5 GB/s)")
     print(f"  peak anonymous memory: xent {peak_anonymous_mb(command):.0f} MB "
