@@ -295,6 +295,9 @@ def test_labels_read_ahead_give_what_reading_in_turn_gives(tmp_path, monkeypatch
     monkeypatch.setattr(batch, "_read_ahead", lambda path, options: helpers.append(read_ahead(path, options)) or helpers[-1])
     ahead = [assert_user_error(xent("compute", a, b)) for a, b in cases]
     assert [helper is not None for helper in helpers] == [True, True, True, False]  # a file that is not there: in turn
+    monkeypatch.setattr(batch, "READ_AHEAD_BYTES", 100)  # a large labels file is read in turn: Ctrl-C waits for no thread
+    assert xent_json(logits, labels)["loss"] == pytest.approx(expected, rel=1e-12)
+    assert helpers[-1] is None
     monkeypatch.setattr(batch, "_read_ahead", lambda path, options: None)
     in_turn = [assert_user_error(xent("compute", a, b)) for a, b in cases]
     assert ahead == in_turn

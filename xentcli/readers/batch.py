@@ -28,6 +28,7 @@ LABEL_KEYS = ("labels", "targets", "target", "label", "y")
 TOKEN_KEYS = ("input_ids",)  # a language model's input tokens: its labels once shifted (--shift)
 MASK_KEYS = ("attention_mask",)
 NO_IDS = "none"  # --id-col none: no column is an id by its name
+READ_AHEAD_BYTES = 64 << 20  # a labels file up to this size is read on a helper thread (_read_ahead)
 
 # The bundled example: torch.randn(3, 5) as printed in the notebook xent grew from, targets [3, 0, 2].
 EXAMPLE_LOGITS = np.array(
@@ -507,8 +508,10 @@ def _read_ahead(path: str, options: ReadOptions) -> Future | None:
     """A local labels file read, and its numbers parsed, on another thread while
     the logits are read: counting a large CSV's rows is bound by memory and
     leaves a core half idle (the 95 MB benchmark CSV: 9 ms less of about 270).
-    What it raises, it raises where the labels are read. Not stdin or a URL."""
-    if path == STDIN or is_url(path) or not os.path.isfile(path):
+    What it raises, it raises where the labels are read. Not stdin or a URL,
+    nor a file over READ_AHEAD_BYTES: the thread is waited for at exit, so a
+    Ctrl-C must not wait for a long read."""
+    if path == STDIN or is_url(path) or not os.path.isfile(path) or os.path.getsize(path) > READ_AHEAD_BYTES:
         return None
     from concurrent.futures import ThreadPoolExecutor
 
