@@ -92,7 +92,7 @@ def index_targets(
     if flat.dtype.kind == "f":
         # Labels read from text are float64: the common case (finite, within
         # 2^62, whole) costs two reductions, the cast and one compare, with no
-        # temporaries of the labels' size (6 ms to 2 on 1M labels).
+        # temporaries of the labels' size (1M labels, memory reused: 3.9 ms to 2.0).
         low, high = (flat.min(), flat.max()) if flat.size else (0.0, 0.0)
         if not (-(2.0**62) <= low and high <= 2.0**62):  # NaN, inf or a huge label somewhere: find the first
             whole = np.isfinite(flat) & (flat == np.round(flat))
