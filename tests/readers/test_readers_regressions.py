@@ -218,3 +218,17 @@ def test_class_weights_under_pandas_header_are_settled_by_counting(tmp_path, six
     result = xent("compute", tmp_path / "L.npy", tmp_path / "Y.npy", "--weight", tmp_path / "w.csv", "--format", "value")
     assert float(result.stdout) == pytest.approx(torch_loss(logits, target, [1, 2, 3]), rel=1e-12)
     assert "is a header" in result.stderr
+
+
+@pytest.mark.parametrize("side", ["logits", "labels"])
+def test_a_nul_byte_above_the_rows_of_a_streamed_file_is_refused(tmp_path, streamed, side):
+    """A large file's rows are checked for NUL bytes as they are counted; a first
+    line holding one was read as a header and dropped: with one row fewer the
+    labels paired with the wrong logits, exit 0 (found by the streamed fuzz)."""
+    rng = np.random.default_rng(9)
+    logits, target = rng.normal(size=(40, 3)), rng.integers(0, 3, size=40)
+    write_csv(tmp_path / "x.csv", logits)
+    (tmp_path / "y.csv").write_text("".join(f"{t}\n" for t in target))
+    bad = tmp_path / ("x.csv" if side == "logits" else "y.csv")
+    bad.write_bytes(b"\x00\n" + bad.read_bytes().split(b"\n", 1)[1])  # the first row: a NUL byte
+    assert_user_error(xent("compute", tmp_path / "x.csv", tmp_path / "y.csv"), f"{bad}:1", "NUL bytes")

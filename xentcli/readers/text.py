@@ -353,6 +353,9 @@ class TextStream:
     def __init__(self, table: TextTable) -> None:
         self.table = table
         data, start, end = table.data, table.body_start, len(table.data)
+        # The lines above the rows (a header, perhaps decided after parse_text,
+        # which leaves a large file's NUL bytes to this count) are checked here.
+        _refuse_nul(table.name, data, 0, start)
         bounds = [start]
         while bounds[-1] < end:
             cut = data.find(b"\n", min(bounds[-1] + STREAM_CHUNK_BYTES, end - 1))
@@ -615,10 +618,10 @@ def parse_text(
     if delimiter == '"':
         raise XentError("the delimiter cannot be a quote character")
     start = len(UTF8_BOM) if data[: len(UTF8_BOM)] == UTF8_BOM else 0
-    # A file that will stream has its NUL bytes found by the threads that count its rows (TextStream).
+    # A file that will stream has its NUL bytes found by the threads that count its rows (TextStream);
+    # here, only those of its first 64 KiB, which hold the lines read to find the header and delimiter.
     may_stream = _fastcsv is not None and len(data) - start > STREAM_BYTES and (delimiter is None or len(delimiter.encode()) == 1)
-    if not may_stream:
-        _refuse_nul(name, data, start)
+    _refuse_nul(name, data, start, start + (1 << 16) if may_stream else None)
     if data.find(b"\n", start) < 0 and data.find(b"\r", start) >= 0:
         data, start = bytes(data[start:]).replace(b"\r", b"\n"), 0  # old Mac line ends
     sample = _first_lines(name, data, 5, start)
@@ -663,7 +666,7 @@ def parse_text(
     return table
 
 
-def _refuse_nul(name: str, data: Buffer, start: int) -> None:
-    nul = data.find(b"\x00", start)
+def _refuse_nul(name: str, data: Buffer, start: int, end: int | None = None) -> None:
+    nul = data.find(b"\x00", start, len(data) if end is None else end)
     if nul >= 0:
         raise XentError("not a text file (it holds NUL bytes)", f"{name}:{count_newlines(data, 0, nul) + 1}")
