@@ -8,6 +8,7 @@ torch is imported only when a torch backend is asked for.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from typing import Any
@@ -94,6 +95,25 @@ class NumpyOps:
 
     def sum64(self, x: np.ndarray) -> np.ndarray:
         return x.sum(dtype=np.float64)
+
+    def sum_split(self, x: np.ndarray) -> tuple[float, float]:
+        """x's sum as (big, small), big exact: each value is cut at a grid so
+        coarse (4 × 2^ceil(log2(n max|x|)), one float64's span below it) that
+        the big parts add up exactly in any order, the small parts (below the
+        grid's last bit) rounded once. fsum'd over blocks, the batch's total is
+        then the same wherever the blocks begin (the small parts' rounding
+        moves it in about one case in 2^29), as the C kernel's compensated sums
+        make it: text read whole or a chunk at a time gave totals an ulp apart."""
+        x = np.asarray(x, dtype=np.float64)
+        top = max(float(x.max()), -float(x.min())) * x.size if x.size else 0.0
+        if not math.isfinite(top):  # an inf or NaN (or an overflow): the plain sum says so
+            return float(x.sum()), 0.0
+        grid = math.ldexp(1.0, math.frexp(top)[1] + 2)
+        part = x + grid  # one temporary, reused: the big parts, then the small
+        part -= grid
+        big = float(part.sum())
+        np.subtract(x, part, out=part)
+        return big, float(part.sum())
 
     def row_min(self, x: np.ndarray) -> np.ndarray:
         return x.min(axis=1)
@@ -263,6 +283,10 @@ class TorchOps:
 
     def sum64(self, x: Any) -> Any:
         return x.sum(dtype=self.torch.float64)
+
+    def sum_split(self, x: Any) -> tuple[Any, float]:
+        """The sum, and 0: numpy's split (NumpyOps.sum_split) would wait on the device every block."""
+        return self.sum64(x), 0.0
 
     def clip(self, x: Any, low: float, high: float) -> Any:
         return x.clamp(low, high)

@@ -87,8 +87,10 @@ def block(
     if sample_w is not None:
         loss = loss * sample_w
         reported = {name: part * sample_w for name, part in reported.items()}
+    total, rounding = ops.sum_split(loss)
     totals = {
-        "loss": ops.sum64(loss),
+        "loss": total,
+        "loss_error": rounding,
         "correct": correct.sum(),
         "bad": bad.sum(),
         "off_sum": 0 if rows.off_sum is None else rows.off_sum.sum(),
@@ -125,8 +127,7 @@ def run_blocks(
     spans = rows.spans(sizing.block_rows(spec.classes, spec.dtype.itemsize))
     shapes = {name: ("int64", 1) for name in ("correct", "bad", "off_sum", "one_hot_nan")}
     shapes["loss"] = ("float64", 1)
-    if fused:
-        shapes["loss_error"] = ("float64", 1)  # the kernel's compensation: fsum'd with "loss"
+    shapes["loss_error"] = ("float64", 1)  # what the block's sum left out (the kernel's compensation): fsum'd with "loss"
     shapes.update({name: ("float64", 1) for name, (active, _) in terms.PARTS.items() if active(spec)})
     if spec.metrics is not None:
         shapes.update(metric_layout(spec.metrics, spec.classes))
