@@ -52,6 +52,26 @@ def cuda_pays_off(input_bytes: int) -> bool:
     return saved_per_byte > 0 and input_bytes * saved_per_byte > CUDA_STARTUP_SECONDS
 
 
+def sum_split(x: np.ndarray) -> tuple[float, float]:
+    """x's sum as (big, small), big exact: each value is cut at a grid so
+    coarse (4 × 2^ceil(log2(n max|x|)), one float64's span below it) that
+    the big parts add up exactly in any order, the small parts (below the
+    grid's last bit) rounded once. fsum'd over blocks, the batch's total is
+    then the same wherever the blocks begin (the small parts' rounding
+    moves it in about one case in 2^29), as the C kernel's compensated sums
+    make it: text read whole or a chunk at a time gave totals an ulp apart."""
+    x = np.asarray(x, dtype=np.float64)
+    top = max(float(x.max()), -float(x.min())) * x.size if x.size else 0.0
+    if not math.isfinite(top):  # an inf or NaN (or an overflow): the plain sum says so
+        return float(x.sum()), 0.0
+    grid = math.ldexp(1.0, math.frexp(top)[1] + 2)
+    part = x + grid  # one temporary, reused: the big parts, then the small
+    part -= grid
+    big = float(part.sum())
+    np.subtract(x, part, out=part)
+    return big, float(part.sum())
+
+
 class NumpyOps:
     """numpy on the CPU: blocks are used in place (memory-mapped files included)."""
 
@@ -97,23 +117,7 @@ class NumpyOps:
         return x.sum(dtype=np.float64)
 
     def sum_split(self, x: np.ndarray) -> tuple[float, float]:
-        """x's sum as (big, small), big exact: each value is cut at a grid so
-        coarse (4 × 2^ceil(log2(n max|x|)), one float64's span below it) that
-        the big parts add up exactly in any order, the small parts (below the
-        grid's last bit) rounded once. fsum'd over blocks, the batch's total is
-        then the same wherever the blocks begin (the small parts' rounding
-        moves it in about one case in 2^29), as the C kernel's compensated sums
-        make it: text read whole or a chunk at a time gave totals an ulp apart."""
-        x = np.asarray(x, dtype=np.float64)
-        top = max(float(x.max()), -float(x.min())) * x.size if x.size else 0.0
-        if not math.isfinite(top):  # an inf or NaN (or an overflow): the plain sum says so
-            return float(x.sum()), 0.0
-        grid = math.ldexp(1.0, math.frexp(top)[1] + 2)
-        part = x + grid  # one temporary, reused: the big parts, then the small
-        part -= grid
-        big = float(part.sum())
-        np.subtract(x, part, out=part)
-        return big, float(part.sum())
+        return sum_split(x)
 
     def row_min(self, x: np.ndarray) -> np.ndarray:
         return x.min(axis=1)

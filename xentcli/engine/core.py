@@ -27,7 +27,7 @@ from .checks import all_ignored, check_values, looks_like_probabilities
 from .logprobs import softmax, sum_tolerance
 from .metrics import MetricOptions, Metrics
 from .rows import ClassRows, checked_vector, index_targets, soft_argmax
-from .spec import InputKind, Locate, LossSpec, Progress, Reduction, Result, row_number
+from .spec import InputKind, Locate, LossSpec, Progress, Reduction, Result, rounded, row_number
 from .transforms import compute_dtype, transformed
 
 
@@ -167,12 +167,12 @@ def cross_entropy(
     denominators = row_denominators(reducing, weighted_target, ignored_mask, weights, sample_weights, math_dtype)
     if denominators is None:  # each kept position counts 1
         weight_sum, weighted = float(count - ignored), count - ignored
-    else:
+    else:  # numpy's sum, as the libraries divide by theirs (scikit-learn's np.average: its result, its refusals)
         weight_sum, weighted = float(denominators.sum(dtype=np.float64)), int(np.count_nonzero(denominators))
     refused = None if part else refusal(rule, reduction, count - ignored, weighted, weight_sum)
     if refused:
         raise XentError(refused)
-    total = math.fsum([*totals["loss"], *totals.get("loss_error", ())])
+    total, total_rest = rounded([*totals["loss"], *totals.get("loss_error", ())])
     mean = reduced_mean(total, weight_sum, rule)
     if count and ignored == count and not part:
         found.append(all_ignored(count, mean, rule))
@@ -206,6 +206,7 @@ def cross_entropy(
         metrics=None if metrics is None else Metrics.from_totals(totals, metrics, count - ignored),
         spec=spec,
         parts={name: math.fsum(totals[name]) for name in terms.PARTS if name in totals},
+        sum_rest=total_rest,
         **rows_kept,
     )
 
@@ -264,8 +265,8 @@ def combine(results: Sequence[Result]) -> Result:
                 f"{', soft labels' if first.soft else ''} in the first, "
                 f"{result.classes} classes, {result.dtype}{', soft labels' if result.soft else ''} in another"
             )
-    total = math.fsum(r.sum for r in results)
-    weight_sum = math.fsum(r.weight_sum for r in results)
+    total, total_rest = rounded([r.sum for r in results] + [r.sum_rest for r in results])
+    weight_sum, weight_rest = rounded([r.weight_sum for r in results] + [r.weight_sum_rest for r in results])
     rows = sum(r.rows for r in results)
     rule = get_convention(first.convention)
     counted = rows - sum(r.ignored for r in results)
@@ -305,6 +306,8 @@ def combine(results: Sequence[Result]) -> Result:
         metrics=_add_metrics(results),
         spec=first.spec,
         parts={name: math.fsum(r.parts[name] for r in results) for name in first.parts},
+        sum_rest=total_rest,
+        weight_sum_rest=weight_rest,
         **arrays,
     )
 

@@ -41,6 +41,7 @@ import numpy as np
 from ..bfloat16 import widened
 from ..conventions import KERAS_EPSILON, get as get_convention, refusal
 from ..errors import XentError
+from .backends import sum_split
 from .core import reduced_mean
 from .metrics import CALIBRATION_BINS
 from .rows import checked_vector
@@ -367,8 +368,11 @@ def binary_cross_entropy(
     rule = get_convention(spec.convention).for_reduction(spec.reduction)
     by_weights = spec.convention == "sklearn" or spec.reduction == "mean-with-sample-weight"
     denominators = (row_weight if by_weights else np.ones(rows)) * (1 if keras else classes)
-    weight_sum = math.fsum(denominators)
-    total = math.fsum(losses)
+    weight_sum, weight_rest = math.fsum(denominators), 0.0
+    total, total_rest = math.fsum(losses), 0.0
+    if math.isfinite(total):  # what the rounding left out, for combine(): the split's parts hold it all but ~2^-29
+        total_rest = math.fsum([*sum_split(losses), -total])
+        weight_rest = math.fsum([*sum_split(denominators), -weight_sum])
     if not part:
         refused = refusal(rule, spec.reduction, rows, int(np.count_nonzero(row_weight)), weight_sum)
         if refused:
@@ -422,5 +426,7 @@ def binary_cross_entropy(
         spec=spec,
         warnings=tuple(warnings),
         binary=binary_metrics,
+        sum_rest=total_rest,
+        weight_sum_rest=weight_rest,
         **kept,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -80,6 +80,13 @@ class LossSpec:
         return {**asdict(self), "xent_version": __version__}
 
 
+def rounded(pieces: Sequence[float]) -> tuple[float, float]:
+    """The exactly rounded sum of pieces, and what that rounding left out
+    (itself rounded; 0 when the sum is not finite)."""
+    total = math.fsum(pieces)
+    return total, (math.fsum([*pieces, -total]) if math.isfinite(total) else 0.0)
+
+
 @dataclass(frozen=True)
 class Result:
     """A reduced loss, the counts around it and, if kept, the per-position numbers.
@@ -118,6 +125,12 @@ class Result:
     scores: np.ndarray | None = None  # binary tasks: p(positive) per row
     binary: Any = None  # binary tasks: the ranking metrics (sigmoid.BinaryMetrics)
     parts: dict[str, float] = field(default_factory=dict)  # terms in the sum, reported apart: z_loss -> its sum
+    # What rounding `sum` (and the sigmoid family's `weight_sum`, an fsum) left
+    # out of the exact total: combine() adds it back, so that files read one
+    # after another give one file's digits. The softmax family's weight_sum is
+    # numpy's sum of the row weights, as the libraries divide by theirs.
+    sum_rest: float = 0.0
+    weight_sum_rest: float = 0.0
 
     @property
     def loss(self) -> float | None:
