@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import random
 
 import numpy as np
@@ -363,3 +364,23 @@ def test_files_read_one_after_another_give_one_files_digits(tmp_path, options):
             assert parts["loss"] == pytest.approx(whole["loss"], rel=4e-16)
         else:
             assert parts["loss"] == whole["loss"], (seed, parts["loss"], whole["loss"])
+
+
+def test_the_split_sum_is_exact_where_it_can_be_and_plain_elsewhere():
+    """sum_split's big part adds up exactly; inf, NaN and values near overflow
+    take the plain sum (no OverflowError from the grid, no inf - inf)."""
+    rng = np.random.default_rng(13)
+    for scale in (1e-300, 1e-5, 1.0, 1e5, 1e290):
+        x = rng.normal(size=1001) * scale
+        big, small = backends.sum_split(x)
+        assert math.fsum([big, small]) == pytest.approx(math.fsum(x), rel=1e-15, abs=1e-320)
+        halves = [backends.sum_split(x[:500]), backends.sum_split(x[500:])]
+        assert math.fsum([p for pair in halves for p in pair]) == math.fsum([big, small])
+    assert backends.sum_split(np.zeros(0)) == (0.0, 0.0)
+    assert backends.sum_split(np.zeros(5)) == (0.0, 0.0)
+    assert backends.sum_split(np.array([1.0, math.inf])) == (math.inf, 0.0)
+    assert math.isnan(backends.sum_split(np.array([1.0, math.nan]))[0])
+    with np.errstate(over="ignore"):  # numpy's own sum overflows there too
+        assert backends.sum_split(np.array([1e308, 1e308, -1e308])) == (math.inf, 0.0)
+    assert backends.sum_split(np.array([-3.0, 1.0])) == (-2.0, 0.0)
+    assert backends.sum_split(np.full(5, 1e307)) == (5e307, 0.0)  # finite, but a grid above it would overflow

@@ -62,7 +62,7 @@ def sum_split(x: np.ndarray) -> tuple[float, float]:
     make it: text read whole or a chunk at a time gave totals an ulp apart."""
     x = np.asarray(x, dtype=np.float64)
     top = max(float(x.max()), -float(x.min())) * x.size if x.size else 0.0
-    if not math.isfinite(top):  # an inf or NaN (or an overflow): the plain sum says so
+    if not top < 2.0**1000:  # an inf or NaN, or near overflow (the grid and x + grid must stay finite)
         return float(x.sum()), 0.0
     grid = math.ldexp(1.0, math.frexp(top)[1] + 2)
     part = x + grid  # one temporary, reused: the big parts, then the small
