@@ -9,6 +9,8 @@ files were written from.
 from __future__ import annotations
 
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -232,3 +234,39 @@ def test_a_nul_byte_above_the_rows_of_a_streamed_file_is_refused(tmp_path, strea
     bad = tmp_path / ("x.csv" if side == "logits" else "y.csv")
     bad.write_bytes(b"\x00\n" + bad.read_bytes().split(b"\n", 1)[1])  # the first row: a NUL byte
     assert_user_error(xent("compute", tmp_path / "x.csv", tmp_path / "y.csv"), f"{bad}:1", "NUL bytes")
+
+
+@pytest.mark.parametrize("which", ["logits", "labels", "both", "binary scores"])
+def test_pandas_index_written_without_a_header_is_row_ids(tmp_path, which, streamed):
+    """`df.to_csv(path, header=False)` keeps pandas' index: a first column 0, 1,
+    …, N-1 above no header. It was read as a class of logits (a wrong number,
+    exit 0) or made the labels two columns; now it is the rows' ids, said on
+    stderr, and `--id-col none` keeps it a class. Streamed, as a large file is."""
+    rng = np.random.default_rng(14)
+    binary = which == "binary scores"
+    logits = rng.normal(size=(30, 1 if binary else 4)) * 2
+    target = rng.integers(0, 2 if binary else 4, size=30)
+    pd.DataFrame(logits).to_csv(tmp_path / "x.csv", header=False, index=which in ("logits", "both", "binary scores"))
+    pd.Series(target).to_csv(tmp_path / "y.csv", header=False, index=which in ("labels", "both"))
+    result = xent("compute", tmp_path / "x.csv", tmp_path / "y.csv", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    x, t = torch.from_numpy(logits), torch.from_numpy(target)
+    expected = F.binary_cross_entropy_with_logits(x[:, 0], t.double()) if binary else F.cross_entropy(x, t)
+    assert json.loads(result.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
+    assert "the row numbers" in result.stderr
+    if which == "logits":  # asked to keep it a class, it is one: five columns of logits
+        kept = xent_json(tmp_path / "x.csv", tmp_path / "y.csv", "--id-col", "none")
+        assert kept["classes"] == 5
+
+
+def test_a_first_column_that_is_not_the_row_numbers_stays_a_class(tmp_path):
+    rng = np.random.default_rng(15)
+    logits = rng.normal(size=(20, 3))
+    logits[:, 0] = np.arange(20)
+    logits[17, 0] = 18  # 0, 1, …, 16, 18, …: not the row numbers
+    target = rng.integers(0, 3, size=20)
+    write_csv(tmp_path / "x.csv", logits)
+    (tmp_path / "y.csv").write_text("".join(f"{t}\n" for t in target))
+    result = xent("compute", tmp_path / "x.csv", tmp_path / "y.csv", "--format", "json")
+    assert json.loads(result.stdout)["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
+    assert "row numbers" not in result.stderr

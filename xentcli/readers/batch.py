@@ -123,12 +123,21 @@ def _column_index(table: TextTable, column: str) -> int:
 
 
 def _ids(table: TextTable) -> list[str] | None:
+    if table.row_numbers:  # 0..N-1: the rows' positions, which pair them already
+        return None
     return table.cells(table.id_columns[-1]) if table.id_columns else None
 
 
 def _pandas_index(table: TextTable) -> bool:
     """Whether the row ids are pandas' unnamed index column (the header's empty first cell)."""
     return bool(table.id_columns and table.header is not None and table.header[table.id_columns[-1]] == "")
+
+
+def _row_numbers_notice(table: TextTable) -> list[str]:
+    if not table.row_numbers:
+        return []
+    return [f"{table.name}: the first column holds 0, 1, 2, … (the row numbers, as pandas' to_csv writes its index "
+            "without a header): read as row ids, not a class (--id-col none keeps it a class)"]
 
 
 def _header_notice(table: TextTable, columns: Sequence[int]) -> list[str]:
@@ -236,7 +245,7 @@ def _logits_side(
             # pandas' column index above whole numbers, or names above cells that are no numbers
             # either: the first row is the header, and the reader names the bad cell below it
             table = table.with_header(ids_named)
-        table = _true_ids(table.decided(), ids_named)
+        table = _true_ids(table.decided(ids_named), ids_named)
         labels = None
         if label_col is not None:
             label_index = _column_index(table, label_col)
@@ -246,7 +255,7 @@ def _logits_side(
             columns = table.data_columns()
         if not columns:
             raise XentError("no columns left for the logits", table.name)
-        notices += _header_notice(table, columns) + _named_ids_notice(table)
+        notices += _header_notice(table, columns) + _named_ids_notice(table) + _row_numbers_notice(table)
         header = None if table.header is None else tuple(table.header[c] for c in columns)
         if header is not None and is_positional(header):
             header = None
@@ -376,7 +385,7 @@ def _settle_header(
     cells = table.first_row()
     count, first = table.rows, ",".join(cells)
     if class_names and len(cells) == 1 and cells[0] in class_names:
-        return table.decided()  # a class name in a column of labels is a label, whatever the counts say
+        return table.decided(options.ids)  # a class name in a column of labels is a label, whatever the counts say
     if count == rows + 1:
         notices.append(
             f"{table.name}:{table.header_line}: the first line {first!r} is a header "
@@ -384,7 +393,7 @@ def _settle_header(
         )
         return table.with_header(options.ids)
     if count == rows:
-        return table.decided()
+        return table.decided(options.ids)
     raise XentError(
         f"{count} rows of labels (or {count - 1} if the first line {first!r} is a header) "
         f"but {logits_name} has {rows} rows of logits",
@@ -407,7 +416,7 @@ def _labels_side(
         soft = len(columns) > 1 and (len(columns) == classes or (logits.names and set(header) == set(logits.names)))
         named = [c for c in columns if table.header and table.header[c].lower() in LABEL_KEYS]
         ids = _ids(table)
-        notices += _named_ids_notice(table) + (_header_notice(table, columns) if len(columns) > 1 else [])
+        notices += _named_ids_notice(table) + _row_numbers_notice(table) + (_header_notice(table, columns) if len(columns) > 1 else [])
         if len(columns) == 1 or (named and not soft):
             column = named[0] if named else columns[0]
             names = binary_names if binary else logits.names

@@ -156,6 +156,9 @@ class TextTable:
     header_start: int | None = None
     # None: the first row may be a header or data, for the batch to decide by row counts.
     undecided: bool = False
+    # The first column holds 0, 1, ..., N-1 in a file without a header: pandas' index
+    # written with header=False (to_csv keeps the index by default), an id column.
+    row_numbers: bool = False
     _cells: dict[int, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property
@@ -208,9 +211,28 @@ class TextTable:
         )
         return replace(table, id_columns=id_columns(header, ids))
 
-    def decided(self) -> TextTable:
-        """The first row kept as data."""
-        return replace(self, undecided=False)
+    def decided(self, ids: Sequence[str] = ()) -> TextTable:
+        """The first row kept as data (and a first column of row numbers found, as parse_text does)."""
+        return replace(self, undecided=False).numbered(ids)
+
+    def numbered(self, ids: Sequence[str] = ()) -> TextTable:
+        """The table with a first column 0, 1, …, N-1 above no header taken as row
+        ids: pandas' index, which to_csv writes by default, also with header=False
+        (read as a class of logits it gave a wrong loss, exit 0). `--id-col none`
+        keeps it a class. The numbers parsed to check it are kept."""
+        if self.header is not None or self.width < 2 or self.id_columns or "none" in ids:
+            return self
+        firsts = [clean(split(line, self.delimiter, 1)[0]) for _, line in _first_lines(self.name, self.data, 5, self.body_start)]
+        if len(firsts) < 3 or firsts != [str(k) for k in range(len(firsts))]:
+            return self
+        column = self.column(0)  # the whole table parsed, or a chunk at a time when it streams
+        if not (isinstance(column, np.ndarray) and np.array_equal(column, np.arange(len(column)))):
+            return self
+        table = replace(self, id_columns=(0,), row_numbers=True)
+        for parsed in ("_fast_numbers", "_stream"):  # cached_property values: the same file, the same numbers
+            if parsed in self.__dict__:
+                table.__dict__[parsed] = self.__dict__[parsed]
+        return table
 
     def data_columns(self) -> list[int]:
         """The columns that are not row ids (a range when there are none: a 25M-column row stays cheap)."""
@@ -663,6 +685,8 @@ def parse_text(
     )
     if may_stream and not table.streams:
         _refuse_nul(name, data, start)
+    if verdict is False:  # decided: no header (an undecided table is looked at when the batch decides)
+        table = table.numbered(ids)
     return table
 
 
