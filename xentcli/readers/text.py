@@ -222,7 +222,8 @@ class TextTable:
         keeps it a class. The numbers parsed to check it are kept."""
         if self.header is not None or self.width < 2 or self.id_columns or "none" in ids:
             return self
-        firsts = [clean(split(line, self.delimiter, 1)[0]) for _, line in _first_lines(self.name, self.data, 5, self.body_start)]
+        lines = _first_lines(self.name, self.data, 5, self.body_start)
+        firsts = [clean(split(line, self.delimiter, 1)[0]) for _, line in lines]
         if len(firsts) < 3 or firsts != [str(k) for k in range(len(firsts))]:
             return self
         column = self.column(0)  # the whole table parsed, or a chunk at a time when it streams
