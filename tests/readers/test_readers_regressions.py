@@ -270,3 +270,21 @@ def test_a_first_column_that_is_not_the_row_numbers_stays_a_class(tmp_path):
     result = xent("compute", tmp_path / "x.csv", tmp_path / "y.csv", "--format", "json")
     assert json.loads(result.stdout)["loss"] == pytest.approx(torch_loss(logits, target), rel=1e-12)
     assert "row numbers" not in result.stderr
+
+
+def test_sample_weights_written_with_pandas_index_and_no_header(tmp_path):
+    """`pd.Series(w).to_csv(path, header=False)`: its index column is row ids, so
+    the weights are the second column, as scikit-learn's log_loss takes them."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(16)
+    p = rng.dirichlet(np.ones(3), size=12)
+    target = rng.integers(0, 3, size=12)
+    weights = rng.random(12) + 0.5
+    write_csv(tmp_path / "p.csv", p)
+    (tmp_path / "y.csv").write_text("".join(f"{t}\n" for t in target))
+    pd.Series(weights).to_csv(tmp_path / "w.csv", header=False)
+    data = xent_json(tmp_path / "p.csv", tmp_path / "y.csv", "--input", "probs", "--convention", "sklearn",
+                     "--sample-weight", tmp_path / "w.csv")
+    expected = log_loss(target, p, sample_weight=weights, labels=[0, 1, 2])
+    assert data["loss"] == pytest.approx(expected, rel=1e-12)
