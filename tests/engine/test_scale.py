@@ -156,6 +156,63 @@ def test_fast_reader_gives_exactly_pythons_floats(delimiter):
     assert np.signbit(table.numbers(range(3))).tolist() == np.signbit(expected).tolist()
 
 
+def shaped_numbers(rng: random.Random, count: int) -> list[str]:
+    """Runs of numbers of one shape (integer digits, point, fraction digits, as
+    a fixed format writes them), broken by numbers that share their first
+    bytes but not their end: the reader's prediction of the next number's
+    shape, right and wrong."""
+    shapes = [(1, 6), (2, 3), (3, 4), (1, 1), (6, 1), (2, 5), (1, 5), (4, 2)]
+    odd = [
+        lambda k, f: "7" * k + "." + "3" * (f + 1),  # one more digit than the shape
+        lambda k, f: "7" * k + "." + "3" * f + "e5",  # an exponent after it
+        lambda k, f: "7" * k + "." + "3" * f + "E-3",
+        lambda k, f: "+" + "2" * k + "." + "5" * f,
+        lambda k, f: "7" * (k + 1) + "." + "3" * max(f - 1, 1),  # the point one byte later
+        lambda k, f: "-" + "0" * k + "." + "0" * f,  # -0
+        lambda k, f: "9" * k + "." + "9" * f + "9" * 12,  # past 8 bytes
+        lambda k, f: "1" + "0" * (k + f),  # no point
+        lambda k, f: "3" * k,  # the shape's integer digits, then the delimiter where its point would be:
+        lambda k, f: "-" + "3" * k,  # ',' ^ '.' ^ '0' is '2', a digit to a test that reads the point as '0'
+        lambda k, f: "." + "4" * f,
+        lambda k, f: "nan",
+    ]
+    cells, shape = [], rng.choice(shapes)
+    while len(cells) < count:
+        if rng.random() < 0.01:
+            shape = rng.choice(shapes)
+        k, f = shape
+        if rng.random() < 0.12:
+            cells.append(rng.choice(odd)(k, f))
+        else:
+            digits = "".join(rng.choice("0123456789") for _ in range(k + f))
+            cells.append(rng.choice(["", "-"]) + digits[:k] + "." + digits[k:])
+    return cells
+
+
+@pytest.mark.parametrize("delimiter,newline", [(",", "\n"), ("\t", "\r\n"), (";", "\n"), (" ", "\n")])
+def test_fast_reader_reads_numbers_of_a_predicted_shape_exactly(delimiter, newline):
+    rng = random.Random(11)
+    for columns in (1, 3, 10):
+        cells = shaped_numbers(rng, columns * 3000)
+        rows = [cells[i : i + columns] for i in range(0, len(cells), columns)]
+        text = newline.join(delimiter.join(row) for row in rows) + rng.choice(["", newline])
+        table = inputs.parse_text("t.txt", text.encode(), delimiter=None if delimiter == " " else delimiter, header=False)
+        assert table._fast_numbers is not None
+        numbers = table.numbers(range(columns))
+        expected = np.array([[float(c) for c in row] for row in rows])
+        np.testing.assert_array_equal(numbers, expected)
+        assert np.signbit(numbers).tolist() == np.signbit(expected).tolist()
+
+
+@pytest.mark.parametrize("line", ["1.234567x,2.000000", "1.234567,2.000000,", "1.234567 2.000000", "1.234567.5,2.000000",
+                                  "1.234567,2.000000 x", "-1.234567,--2.000000"])
+def test_fast_reader_refuses_what_follows_a_predicted_shape(line):
+    """A number of the predicted shape must end the cell: anything else after it is not read past."""
+    text = "0.500000,1.500000\n" * 20 + line + "\n" + "0.500000,1.500000\n" * 20
+    table = inputs.parse_text("t.csv", text.encode(), delimiter=",", header=False)
+    assert table._fast_numbers is None  # the C reader stops at the line: the slow reader names what is wrong
+
+
 @pytest.mark.parametrize("last", ["7", "12", "123", "-4.5", "0.25", "1e3", "+.5"])
 def test_fast_reader_reads_a_number_at_the_very_end(last):
     """A file whose last line has no newline ends in the middle of the reader's two-digit steps."""
