@@ -27,6 +27,9 @@ def main() -> None:
     for number in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(number) == signal.SIG_DFL:  # under `nohup`, SIGHUP stays ignored
             signal.signal(number, _unwind)
+    from . import prefetch
+
+    prefetch.start(sys.argv[1:])  # the rows of large CSVs counted on the idle core while the imports run
     try:
         from .cli import app
 

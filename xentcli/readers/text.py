@@ -11,6 +11,7 @@ left undecided here, for the batch to settle by counting rows.
 
 from __future__ import annotations
 
+import bisect
 import math
 import mmap
 import os
@@ -22,6 +23,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .. import prefetch
 from ..errors import XentError
 
 try:
@@ -46,8 +48,8 @@ PARSE_CHUNK_BYTES = 1 << 22
 # and the loss of a chunk is computed while its numbers are still in cache: a
 # 95 MB CSV took 305 ms end to end in chunks of 1 MiB, 341 ms parsed whole
 # (benchmarks/bench.py's CSV, 2 cores), and its parse shows in the progress bar.
-STREAM_BYTES = 16 << 20
-STREAM_CHUNK_BYTES = 1 << 20
+STREAM_BYTES = prefetch.STREAM_BYTES
+STREAM_CHUNK_BYTES = prefetch.CHUNK_BYTES
 TRUE_FALSE = {"true": 1.0, "false": 0.0}
 HEADER_CELLS = 4096
 WORD = re.compile(r"\S+")
@@ -379,11 +381,29 @@ class TextStream:
         # The lines above the rows (a header, perhaps decided after parse_text,
         # which leaves a large file's NUL bytes to this count) are checked here.
         _refuse_nul(table.name, data, 0, start)
-        bounds = [start]
-        while bounds[-1] < end:
-            cut = data.find(b"\n", min(bounds[-1] + STREAM_CHUNK_BYTES, end - 1))
-            bounds.append(end if cut < 0 else cut + 1)
-        # Each thread counts the rows of a run of chunks, in one call.
+        # Chunks are cut after the header at the places counted from the file's
+        # start, so that the blocks (and every digit of a sum over them) do not
+        # depend on whether the rows were counted during start-up (prefetch).
+        early = prefetch.counted(data)
+        cuts = early.cuts if early is not None else prefetch.cuts_of(data, 0, end, STREAM_CHUNK_BYTES)
+        later = bisect.bisect_right(cuts, start)
+        bounds = [start, *cuts[later:]]
+        if early is not None:  # counted while xent started up: only the first chunk, cut at the header, again
+            first, _ = self._count(data, bounds[:2])
+            counts, nul = [*first, *early.counts[later:]], early.nul
+        else:
+            counts, nul = self._count(data, bounds)
+        if nul >= 0:  # parse_text left this check to the count
+            raise XentError("not a text file (it holds NUL bytes)", f"{table.name}:{count_newlines(data, 0, nul) + 1}")
+        self.chunks = [(a, b, n) for a, b, n in zip(bounds[:-1], bounds[1:], counts)]
+        self.offsets = np.cumsum([0, *counts])
+        self.rows = int(self.offsets[-1])
+        self._last: tuple[int, Sequence[int], np.ndarray] | None = None
+
+    @staticmethod
+    def _count(data: Buffer, bounds: list[int]) -> tuple[list[int], int]:
+        """The data rows between each pair of bounds, and the first NUL byte (-1 if none):
+        each thread counts a run of chunks, in one call."""
         edges = np.array(bounds, dtype=np.int64)
         counts = np.empty(len(bounds) - 1, dtype=np.int64)
         runs = np.linspace(0, len(counts), max(1, min(PARSE_THREADS, len(counts))) + 1).astype(int)
@@ -396,14 +416,7 @@ class TextStream:
 
         with ThreadPoolExecutor(len(runs) - 1) as pool:
             nuls = list(pool.map(count, range(len(runs) - 1)))
-        nul = next((at for at in nuls if at >= 0), -1)
-        if nul >= 0:  # parse_text left this check to the threads here
-            raise XentError("not a text file (it holds NUL bytes)", f"{table.name}:{count_newlines(data, 0, nul) + 1}")
-        counts = counts.tolist()
-        self.chunks = [(a, b, n) for a, b, n in zip(bounds[:-1], bounds[1:], counts)]
-        self.offsets = np.cumsum([0, *counts])
-        self.rows = int(self.offsets[-1])
-        self._last: tuple[int, Sequence[int], np.ndarray] | None = None
+        return counts.tolist(), next((at for at in nuls if at >= 0), -1)
 
     def chunk_of(self, row: int) -> int:
         return int(np.searchsorted(self.offsets, row, side="right")) - 1
