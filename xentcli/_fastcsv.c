@@ -150,9 +150,10 @@ static int parse_number(const char *p, const char *end, int delimiter, double *o
 }
 
 /* The shape of a number: `integer` digits, a point, `fraction` digits, in
- * `length` = integer + 1 + fraction <= 8 bytes, after an optional '-'. A
- * file written with a fixed format (np.savetxt's %.6f, R's write.csv of
- * rounded values) repeats one shape, so parse_lines predicts that the next
+ * `length` = integer + 1 + fraction <= 8 bytes, after an optional '-'; or,
+ * with fraction 0, `integer` digits alone (a class index). A file written
+ * with a fixed format (np.savetxt's %.6f, R's write.csv of rounded values,
+ * a column of labels) repeats one shape, so parse_lines predicts that the next
  * number has the shape of the last one read by parse_number, checks the
  * prediction on 8 bytes at once and converts them without a loop: 1.6x
  * the speed of parse_number on 6-decimal logits. The check is a branch the
@@ -165,18 +166,23 @@ typedef struct {
     int integer, fraction, length;
     uint64_t point;   /* '.' ^ '0' at the point's byte: the point, once checked, read as a '0' */
     uint64_t keep;    /* the number's bytes */
-    uint64_t before;  /* its integer digits' bytes */
-    uint64_t after;   /* its fraction digits' bytes */
+    uint64_t before;  /* its integer digits' bytes (none without a point: nothing moves) */
+    uint64_t after;   /* its fraction digits' bytes (all without a point) */
 } Shape;
 
 static void set_shape(Shape *shape, int integer, int fraction) {
     shape->integer = integer;
     shape->fraction = fraction;
-    shape->length = integer + 1 + fraction;
-    shape->point = (uint64_t)('.' ^ '0') << (8 * integer);
+    shape->length = fraction ? integer + 1 + fraction : integer;
     shape->keep = shape->length == 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * shape->length)) - 1;
-    shape->before = ((uint64_t)1 << (8 * integer)) - 1;
-    shape->after = shape->keep & ~(((uint64_t)1 << (8 * (integer + 1))) - 1);
+    if (fraction) {
+        shape->point = (uint64_t)('.' ^ '0') << (8 * integer);
+        shape->before = ((uint64_t)1 << (8 * integer)) - 1;
+        shape->after = shape->keep & ~(((uint64_t)1 << (8 * (integer + 1))) - 1);
+    } else {
+        shape->point = shape->before = 0;
+        shape->after = shape->keep;
+    }
 }
 
 /* Whether the 8 bytes of x (little-endian) are all ASCII digits (fast_float's test). */
@@ -205,12 +211,13 @@ static inline int parse_shaped(const char *p, const Shape *shape, int delimiter,
     unsigned char ends = (unsigned char)q[shape->length];
     int at_end = ends == '\n' || ends == '\r' || (delimiter >= 0 ? ends == delimiter : is_space((char)ends));
     /* The point tested on its own: XOR-ed, ',' (or '-', '+', '/') would pass as a digit. */
-    if (!at_end || q[shape->integer] != '.' || !eight_digits((x & shape->keep) | (zeros & ~shape->keep))) {
+    if (!at_end || (shape->fraction && q[shape->integer] != '.') || !eight_digits((x & shape->keep) | (zeros & ~shape->keep))) {
         return 0;
     }
     uint64_t values = (x & shape->keep) - (zeros & shape->keep);
     /* The point's byte (now a 0) dropped: the integer digits move up one byte,
-     * then all of them to the top, as the last digits of an 8-digit number. */
+     * then all of them to the top, as the last digits of an 8-digit number
+     * (without a point, only the latter). */
     values = ((values & shape->before) << 8) | (values & shape->after);
     values <<= 8 * (8 - shape->length);
     double value = (double)eight_digits_value(values) / POW10[shape->fraction];
@@ -258,7 +265,7 @@ static Py_ssize_t parse_lines(const char *begin, const char *end, int delimiter,
                     *error = line - begin;
                     return -1;
                 }
-                if (integer >= 1 && fraction >= 1 && integer + 1 + fraction <= 8 &&
+                if (integer >= 1 && (fraction ? integer + 1 + fraction : integer) <= 8 &&
                     (integer != shape.integer || fraction != shape.fraction)) {
                     set_shape(&shape, integer, fraction);
                 }

@@ -158,10 +158,10 @@ def test_fast_reader_gives_exactly_pythons_floats(delimiter):
 
 def shaped_numbers(rng: random.Random, count: int) -> list[str]:
     """Runs of numbers of one shape (integer digits, point, fraction digits, as
-    a fixed format writes them), broken by numbers that share their first
-    bytes but not their end: the reader's prediction of the next number's
-    shape, right and wrong."""
-    shapes = [(1, 6), (2, 3), (3, 4), (1, 1), (6, 1), (2, 5), (1, 5), (4, 2)]
+    a fixed format writes them; no point where there are no fraction digits),
+    broken by numbers that share their first bytes but not their end: the
+    reader's prediction of the next number's shape, right and wrong."""
+    shapes = [(1, 6), (2, 3), (3, 4), (1, 1), (6, 1), (2, 5), (1, 5), (4, 2), (1, 0), (3, 0), (8, 0)]
     odd = [
         lambda k, f: "7" * k + "." + "3" * (f + 1),  # one more digit than the shape
         lambda k, f: "7" * k + "." + "3" * f + "e5",  # an exponent after it
@@ -173,7 +173,7 @@ def shaped_numbers(rng: random.Random, count: int) -> list[str]:
         lambda k, f: "1" + "0" * (k + f),  # no point
         lambda k, f: "3" * k,  # the shape's integer digits, then the delimiter where its point would be:
         lambda k, f: "-" + "3" * k,  # ',' ^ '.' ^ '0' is '2', a digit to a test that reads the point as '0'
-        lambda k, f: "." + "4" * f,
+        lambda k, f: "." + "4" * max(f, 1),
         lambda k, f: "nan",
     ]
     cells, shape = [], rng.choice(shapes)
@@ -185,7 +185,7 @@ def shaped_numbers(rng: random.Random, count: int) -> list[str]:
             cells.append(rng.choice(odd)(k, f))
         else:
             digits = "".join(rng.choice("0123456789") for _ in range(k + f))
-            cells.append(rng.choice(["", "-"]) + digits[:k] + "." + digits[k:])
+            cells.append(rng.choice(["", "-"]) + digits[:k] + ("." if f else "") + digits[k:])
     return cells
 
 
