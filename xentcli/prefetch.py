@@ -69,17 +69,23 @@ def start(arguments: list[str]) -> None:
         if not argument.lower().endswith(TEXT_SUFFIXES):
             continue
         try:
+            # stat before open: opening a named pipe would wait for its writer, then take its data
+            if not stat.S_ISREG(os.stat(argument).st_mode):
+                continue
             with open(argument, "rb") as file:
                 status = os.fstat(file.fileno())
-                if not stat.S_ISREG(status.st_mode) or status.st_size <= STREAM_BYTES:
-                    continue
+                key = identity(status)
+                if not stat.S_ISREG(status.st_mode) or status.st_size <= STREAM_BYTES or any(
+                    entry.identity == key for entry in (*_counted, *new)
+                ):
+                    continue  # small, replaced since the stat, or named twice
                 if total + status.st_size > MOST_BYTES:
                     break
                 data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             continue
         total += status.st_size
-        new.append(Counted(identity(status), data))
+        new.append(Counted(key, data))
     if new:
         _counted.extend(new)
         threading.Thread(target=_count, args=(_fastcsv, new), daemon=True).start()

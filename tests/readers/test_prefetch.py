@@ -99,15 +99,29 @@ def test_a_file_changed_after_start_up_is_read_again(tmp_path, small_streams):
     assert float(result.stdout) == pytest.approx(float(F.cross_entropy(torch.tensor([[1.5, 0.5]]), torch.tensor([0]))))
 
 
-def test_only_large_text_files_are_counted(tmp_path, small_streams):
+def test_only_large_text_files_are_counted_each_once(tmp_path, small_streams):
     big = tmp_path / "big.csv"
     big.write_text("1,2\n" * 100)
     (tmp_path / "small.csv").write_text("1,2\n")
     np.save(tmp_path / "big.npy", np.zeros((100, 3)))
     (tmp_path / "dir.csv").mkdir()
     prefetch.start(["compute", str(tmp_path / "small.csv"), str(tmp_path / "big.npy"), str(tmp_path / "dir.csv"),
-                    str(tmp_path / "missing.csv"), "-", "--output", str(big)])
+                    str(tmp_path / "missing.csv"), "-", str(big), "--output", str(big)])
     assert [entry.data.size() for entry in prefetch._counted] == [big.stat().st_size]
+
+
+def test_a_named_pipe_is_left_to_the_reader(tmp_path, small_streams):
+    """Opening a FIFO waits for its writer and would take its data from the reader."""
+    import os
+    import threading
+
+    fifo = tmp_path / "x.csv"
+    os.mkfifo(fifo)
+    starting = threading.Thread(target=prefetch.start, args=([str(fifo)],), daemon=True)
+    starting.start()
+    starting.join(timeout=5)
+    assert not starting.is_alive(), "prefetch opened the pipe and waits for a writer"
+    assert prefetch._counted == []
 
 
 def test_the_command_counts_a_large_csv_while_it_starts(tmp_path):
