@@ -5,7 +5,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension(f"xentcli.{name}", [f"xentcli/{name}.c"], optional=True, extra_compile_args=["-O3", "-Wno-psabi"])
-        for name in ("_fastcsv", "_kernel", "_format")
+        Extension(
+            f"xentcli.{name}", [f"xentcli/{name}.c"], depends=depends, optional=True,
+            extra_compile_args=["-O3", "-Wno-psabi"],
+        )
+        for name, depends in (("_fastcsv", ["xentcli/_pow5.h"]), ("_kernel", []), ("_format", []))
     ]
 )

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import random
+import struct
 
 import numpy as np
 import pytest
@@ -154,6 +155,63 @@ def test_fast_reader_gives_exactly_pythons_floats(delimiter):
     expected = np.array([[float(c) for c in row] for row in rows])
     np.testing.assert_array_equal(table.numbers(range(3)), expected)
     assert np.signbit(table.numbers(range(3))).tolist() == np.signbit(expected).tolist()
+
+
+def long_numbers(rng: random.Random, count: int) -> list[str]:
+    """Numbers of up to 19 digits that Clinger's exact path cannot take (more
+    than 2^53, or 10^q past 10^22): the reader's Eisel-Lemire path. Random
+    doubles as repr writes them (pandas' 17 digits), random digits with any
+    exponent, exact ties between two doubles (to even) and their neighbours,
+    subnormals and the ends of the range."""
+    from decimal import Decimal
+
+    def double() -> float:
+        while True:
+            value = struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+            if math.isfinite(value):
+                return value
+
+    def tie() -> str:
+        e = rng.randint(49, 63)  # doubles in [2^e, 2^(e+1)) lie 2^(e-52) apart
+        middle = Decimal(2 * rng.randint(2**52, 2**53 - 1) + 1) * Decimal(2) ** (e - 53)
+        text = format(middle, "f")
+        return rng.choice([text, text + "1", text[:-1] + str(int(text[-1]) - 1) if text[-1] != "0" else text])
+
+    makers = [
+        lambda: repr(double()),
+        lambda: repr(struct.unpack("<d", struct.pack("<Q", rng.getrandbits(52)))[0]),  # subnormal
+        lambda: "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 19))) + f"e{rng.randint(-360, 330)}",
+        lambda: f"{rng.randint(1, 9)}.{rng.getrandbits(60) % 10**18:018d}e{rng.randint(-330, 310)}",
+        tie,
+        lambda: rng.choice(["2.2250738585072011e-308", "2.2250738585072012e-308", "2.2250738585072014e-308",
+                            "4.9406564584124654e-324", "2.4703282292062327e-324", "2.4703282292062328e-324",
+                            "1.7976931348623157e308", "1.7976931348623158e308", "1.7976931348623159e308",
+                            "1e-342", "1e-343", "9999999999999999999e-343", "1e308", "1e309", "0e-400", "0e400",
+                            "-0e-5", "9007199254740993", "9007199254740995", "18446744073709551615",
+                            "9999999999999999999", "10000000000000000000", "4503599627370496.5", "-1e23", "8.5e-5"]),
+    ]
+    signed = [rng.choice(makers)() for _ in range(count)]
+    return [text if text.startswith("-") else rng.choice(["", "", "-", "+"]) + text for text in signed]
+
+
+def test_the_table_of_powers_of_five_is_the_generators():
+    """xentcli/_pow5.h is generated (tools/pow5_table.py); the reading tests above check its numbers."""
+    from pathlib import Path
+
+    from tools.pow5_table import header
+
+    assert (Path(xentcli.__file__).parent / "_pow5.h").read_text() == header()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_reader_reads_long_numbers_exactly(seed):
+    rng = random.Random(seed)
+    cells = long_numbers(rng, 3 * 20000)
+    rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
+    table = inputs.parse_text("t.csv", ("\n".join(",".join(row) for row in rows) + "\n").encode(), delimiter=",")
+    assert table._fast_numbers is not None
+    expected = np.array([[float(c) for c in row] for row in rows])
+    np.testing.assert_array_equal(table.numbers(range(3)).view(np.uint64), expected.view(np.uint64))
 
 
 def shaped_numbers(rng: random.Random, count: int) -> list[str]:
