@@ -10,7 +10,10 @@
             numbers (the default); in turn, each run after a pause (cold),
             then each right after an untimed run of itself (warm).
 2. csv:     `xent compute` end to end on a 95 MB CSV (1M x 10, 6 decimals)
-            vs a script that imports pandas and reads it (C engine).
+            vs scripts that import pandas, pyarrow or polars and read it;
+            xent's rate after start-up vs polars' read_csv call alone, on
+            that file and on the same shape written by pandas' to_csv
+            (float64 with 17 significant digits, 196 MB).
 3. startup: `xent compute` on a 2-row file, --format value, vs `python -c "import numpy"`.
 4. npy:     `xent compute` end to end on a 2 GB float32 NPY vs np.load +
             torch F.cross_entropy; and xent's peak anonymous memory (RssAnon,
@@ -204,6 +207,22 @@ def csv(folder: Path, runs: int) -> None:
     _, read = interleaved(lambda: None, lambda: pl.read_csv(logits, has_header=False), runs)
     print(f"  polars' read_csv call alone ({pl.thread_pool_size()} threads): {size / read / 1e6:.0f} MB/s   "
           f"xent / polars rate {(size / (ours - start)) / (size / read):.2f}x   (target >= 2x)", flush=True)
+    written = folder / "logits_pandas.csv"
+    if not written.exists():  # what DataFrame.to_csv writes of float64: 17 significant digits
+        try:
+            import pandas as pd
+        except ImportError:
+            return
+        pd.DataFrame(np.random.default_rng(0).normal(size=(1_000_000, 10))).to_csv(written, header=False, index=False)
+    command = [*XENT, "compute", str(written), str(labels), "--format", "value"]
+    run_command(command)
+    ours, start, read = in_turn(
+        (lambda: run_command(command), lambda: run_command(tiny), lambda: pl.read_csv(written, has_header=False)), runs
+    )
+    size = written.stat().st_size
+    print(f"  {size / 1e6:.0f} MB CSV from pandas' to_csv: xent {ours * 1e3:.0f} ms end to end, "
+          f"{size / (ours - start) / 1e6:.0f} MB/s after start-up; polars' read_csv call {size / read / 1e6:.0f} MB/s   "
+          f"xent / polars rate {(size / (ours - start)) / (size / read):.2f}x", flush=True)
     big = folder / "logits_big.csv"
     if not big.exists():  # 2.5M rows, about 240 MB: past the size where xent parses text in chunks
         with open(big, "w") as file:
