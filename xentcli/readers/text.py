@@ -399,6 +399,7 @@ class TextStream:
         self.offsets = np.cumsum([0, *counts])
         self.rows = int(self.offsets[-1])
         self._last: tuple[int, Sequence[int], np.ndarray] | None = None
+        self._first: tuple[int, Sequence[int], np.ndarray] | None = None
 
     @staticmethod
     def _count(data: Buffer, bounds: list[int]) -> tuple[list[int], int]:
@@ -426,12 +427,15 @@ class TextStream:
 
     def parse(self, k: int, columns: Sequence[int]) -> np.ndarray:
         """Chunk k's rows, the given columns, as float64; a bad line is named.
-        The last chunk parsed is kept, for reading rows one at a time (the table's)."""
-        last = self._last
-        if last is not None and last[0] == k and last[1] == columns:
-            return last[2]
+        The last chunk parsed is kept, for reading rows one at a time (the table's),
+        and the first, which the engine looks at again once the pass is over."""
+        for kept in (self._last, self._first):
+            if kept is not None and kept[0] == k and kept[1] == columns:
+                return kept[2]
         block = self._parse(k, columns)
         self._last = (k, columns, block)
+        if k == 0:
+            self._first = self._last
         return block
 
     def _parse(self, k: int, columns: Sequence[int]) -> np.ndarray:
