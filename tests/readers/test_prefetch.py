@@ -22,6 +22,7 @@ from xentcli.readers import text
 def small_streams(monkeypatch):
     """Small files take both the large-file path and the start-up count, in many chunks."""
     monkeypatch.setattr(prefetch, "_counted", [])
+    monkeypatch.setattr(prefetch, "MOST_BYTES", 1 << 30)  # 0 on a 1-core machine, where nothing is counted early
     monkeypatch.setattr(prefetch, "STREAM_BYTES", 100)
     monkeypatch.setattr(prefetch, "CHUNK_BYTES", 97)
     monkeypatch.setattr(text, "STREAM_BYTES", 100)
@@ -99,14 +100,16 @@ def test_a_file_changed_after_start_up_is_read_again(tmp_path, small_streams):
     assert float(result.stdout) == pytest.approx(float(F.cross_entropy(torch.tensor([[1.5, 0.5]]), torch.tensor([0]))))
 
 
-def test_only_large_text_files_are_counted_each_once(tmp_path, small_streams):
+def test_only_large_text_files_are_counted_each_once(tmp_path, monkeypatch, small_streams):
     big = tmp_path / "big.csv"
     big.write_text("1,2\n" * 100)
     (tmp_path / "small.csv").write_text("1,2\n")
     np.save(tmp_path / "big.npy", np.zeros((100, 3)))
     (tmp_path / "dir.csv").mkdir()
-    prefetch.start(["compute", str(tmp_path / "small.csv"), str(tmp_path / "big.npy"), str(tmp_path / "dir.csv"),
-                    str(tmp_path / "missing.csv"), "-", str(big), "--output", str(big)])
+    (tmp_path / "huge.csv").write_text("1,2\n" * 1000)  # past MOST_BYTES: the reader's own threads count it sooner
+    monkeypatch.setattr(prefetch, "MOST_BYTES", 2000)
+    prefetch.start(["compute", str(tmp_path / "huge.csv"), str(tmp_path / "small.csv"), str(tmp_path / "big.npy"),
+                    str(tmp_path / "dir.csv"), str(tmp_path / "missing.csv"), "-", str(big), "--output", str(big)])
     assert [entry.data.size() for entry in prefetch._counted] == [big.stat().st_size]
 
 
@@ -139,7 +142,8 @@ def test_the_command_counts_a_large_csv_while_it_starts(tmp_path):
     assert inside.exit_code == 0, inside.stderr
     # The command's own start (xentcli.__main__.main), with the stream's own count refused.
     script = (
-        "import sys; from xentcli.readers import text\n"
+        "import sys; from xentcli import prefetch; prefetch.MOST_BYTES = 1 << 30\n"
+        "from xentcli.readers import text\n"
         "count = text.TextStream._count\n"
         "def first_chunk_only(data, bounds): assert len(bounds) <= 2, 'counted again'; return count(data, bounds)\n"
         "text.TextStream._count = staticmethod(first_chunk_only)\n"
