@@ -23,7 +23,7 @@ def entry(q: int) -> int:
             power //= 2
         return power
     power = 5**-q
-    z = power.bit_length() if power & (power - 1) else power.bit_length() - 1  # the least z with 2^z >= 5^-q
+    z = power.bit_length()  # the least z with 2^z >= 5^-q (never a power of two)
     if q >= -27:
         return 2 ** (z + 127) // power + 1
     value = 2 ** (2 * z + 128) // power + 1
