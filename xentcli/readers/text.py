@@ -312,13 +312,16 @@ class TextTable:
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
 
     def column(self, column: int) -> list[str] | np.ndarray:
-        """One column: float64 numbers if the file is all numbers, else its text cells."""
+        """One column: float64 numbers if the file is all numbers, else its text
+        cells. The numbers of a one-column table are the caller's to change."""
         if self.streams:
             try:
                 return np.asarray(TextMatrix(self._stream, [column]))[:, 0]
             except XentError:
                 return self.cells(column)
         if self._fast_numbers is not None:
+            if self.width == 1:  # the caller's own (labels become int64 in place); parsed again if asked again
+                return self.__dict__.pop("_fast_numbers")[:, 0]
             return self._fast_numbers[:, column]
         return self.cells(column)
 
