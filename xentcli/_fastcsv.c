@@ -386,6 +386,49 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", rows < 0 ? 0 : rows, error);
 }
 
+/* A column of class indices: lines of a sign and 1 to 15 digits (below
+ * 2^53: exact as float64 too), each ended by LF or CRLF (the last may end the
+ * data: a CR alone too, as parse_lines takes it), into out as int64;
+ * returns (rows, -1), or (rows so far, the offset of the first other line,
+ * or of the first past capacity), for the general parser to take the whole. */
+static PyObject *parse_indices(PyObject *self, PyObject *args) {
+    Py_buffer data, out;
+    if (!PyArg_ParseTuple(args, "y*w*", &data, &out)) {
+        return NULL;
+    }
+    const char *p = (const char *)data.buf, *begin = p, *end = p + data.len;
+    long long *values = (long long *)out.buf;
+    Py_ssize_t capacity = out.len / (Py_ssize_t)sizeof(long long), rows = 0, error = -1;
+    Py_BEGIN_ALLOW_THREADS
+    while (p < end) {
+        const char *line = p;
+        int negative = *p == '-';
+        p += negative | (*p == '+');
+        const char *digits = p;
+        uint64_t value = 0;
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            value = value * 10 + (uint64_t)(*p - '0');
+            p++;
+        }
+        int length = (int)(p - digits);
+        if (p < end && *p == '\r') {
+            p++;
+        }
+        if (length < 1 || length > 15 || rows >= capacity || (p < end && *p != '\n')) {
+            error = line - begin;
+            break;
+        }
+        values[rows++] = negative ? -(long long)value : (long long)value;
+        if (p < end) {
+            p++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    return Py_BuildValue("nn", rows, error);
+}
+
 /* The (data, start, end) arguments of the counters, with start and end clamped to data. */
 static int parse_range(PyObject *args, Py_buffer *data, Py_ssize_t *start, Py_ssize_t *end) {
     if (!PyArg_ParseTuple(args, "y*nn", data, start, end)) {
@@ -616,6 +659,7 @@ static PyMethodDef methods[] = {
     {"count_rows", count_rows, METH_VARARGS, "count_rows(data, bounds, out) -> first NUL or -1; out[i] = data lines (not blank, not #) in data[bounds[i]:bounds[i+1]]"},
     {"parse", parse, METH_VARARGS, "parse(data, delimiter, columns, out) -> (rows, error_offset)"},
     {"indices", indices, METH_VARARGS, "indices(values) -> -1 with the float64 values made int64 in place when all are whole and within 2^53, else the first row that is not"},
+    {"parse_indices", parse_indices, METH_VARARGS, "parse_indices(data, out) -> (rows, error_offset): a column of integers as int64"},
     {"count_newlines", count_newlines, METH_VARARGS, "count_newlines(data, start, end) -> newlines in data[start:end]"},
     {NULL, NULL, 0, NULL},
 };

@@ -361,6 +361,10 @@ def _labels_from_column(
     table: TextTable, column: int, names: Sequence[str] | None, binary: bool = False
 ) -> tuple[np.ndarray, bool]:
     """(the labels, whether they are class indices rather than names)."""
+    if not binary and label_rules.names_are_positions(names):
+        indices = table.indices()
+        if indices is not None:  # one column of plain integers: class indices as they are
+            return indices, True
     values = table.column(column)
     if binary:
         if isinstance(values, np.ndarray):  # numbers already: 0/1 or probabilities, checked by the engine
