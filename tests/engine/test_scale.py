@@ -271,6 +271,18 @@ def test_fast_reader_refuses_what_follows_a_predicted_shape(line):
     assert table._fast_numbers is None  # the C reader stops at the line: the slow reader names what is wrong
 
 
+@pytest.mark.parametrize("line", ["1.234567,2.000000\n3.000000", "1.234567,2.000000,3.000000,4.000000", "-1.234567,\r2.000000,3.000000",
+                                  "1.234567;2.000000;3.000000", "1.234567,2.000000,3.000000\r\r"])
+def test_the_c_reader_refuses_a_row_of_another_width_at_its_line(line):
+    """A row of whole cells of the predicted shape is read a row at a time: a
+    line end among its first cells, or a delimiter after its last, is its
+    error, never a cell of the next line."""
+    good = "0.500000,-1.500000,2.500000\n"
+    text = (good * 20 + line + "\n" + good * 20).encode()
+    out = np.zeros((64, 3))
+    assert inputs._fastcsv.parse(text, ord(","), 3, out) == (0, len(good) * 20)
+
+
 @pytest.mark.parametrize("last", ["7", "12", "123", "-4.5", "0.25", "1e3", "+.5"])
 def test_fast_reader_reads_a_number_at_the_very_end(last):
     """A file whose last line has no newline ends in the middle of the reader's two-digit steps."""
