@@ -410,7 +410,7 @@ static PyObject *parse_indices(PyObject *self, PyObject *args) {
             value = value * 10 + (uint64_t)(*p - '0');
             p++;
         }
-        int length = (int)(p - digits);
+        Py_ssize_t length = p - digits;
         if (p < end && *p == '\r') {
             p++;
         }
