@@ -205,9 +205,11 @@ def test_s3_globs_ranges_and_errors(s3):
 def test_an_unreachable_server_is_not_called_a_missing_file(tmp_path):
     import socket
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     np.save(tmp_path / "y.npy", np.array([0]))
-    line = error_line(xent("compute", f"http://127.0.0.1:{port}/x.npy?sig=s3cr3t", tmp_path / "y.npy"))
+    # A port held, never listened on: refused, and nothing else can take it meanwhile
+    # (a port found free and let go was once taken by another server: "no such file").
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        line = error_line(xent("compute", f"http://127.0.0.1:{port}/x.npy?sig=s3cr3t", tmp_path / "y.npy"))
     assert "cannot reach it" in line and "s3cr3t" not in line
