@@ -17,12 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import XentError
-from .text import is_integer, is_number
-
-try:
-    from .. import _fastcsv
-except ImportError:  # no C reader: the engine turns whole floats into indices
-    _fastcsv = None
+from .text import _fastcsv, is_integer, is_number  # _fastcsv: None without the C reader (the engine then casts)
 
 Locate = Callable[[int], str]
 EXACT = 2.0**53
